@@ -1,0 +1,53 @@
+# The verbs a learner uses. On a fresh machine `make ch01` and `make test` are all you need:
+# both create .venv and install everything first.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CHAPTER := chapters/ch01_generative_modeling
+SCRIPTS := $(sort $(wildcard $(CHAPTER)/s[0-9][0-9]_*.py))
+OUT := outputs/ch01
+
+.PHONY: help setup ch01 quick test lint format bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+# torch is installed first and alone so that pip takes the pinned CPU wheel and never the CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## Create .venv with Python 3.11 and install everything (a second run does nothing)
+
+ch01: $(STAMP)  ## Run every chapter-1 script in reading order; outputs in outputs/ch01/<script>/
+	@set -e; for s in $(SCRIPTS); do \
+		name=$$(basename $$s .py); echo "== $$name"; \
+		$(PY) $$s --out-dir $(OUT)/$$name; \
+	done
+
+quick: $(STAMP)  ## The same as ch01 with --quick (seconds per script)
+	@set -e; for s in $(SCRIPTS); do \
+		name=$$(basename $$s .py); echo "== $$name (quick)"; \
+		$(PY) $$s --quick --out-dir $(OUT)/$$name; \
+	done
+
+test: $(STAMP)  ## Run the test suite
+	$(PY) -m pytest
+
+lint: $(STAMP)  ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)  ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP)  ## Print benchmark numbers (sampling speed, fitting speed)
+	$(PY) benchmarks/run.py
+
+clean:  ## Remove outputs and caches (keeps .venv)
+	rm -rf outputs .pytest_cache .ruff_cache .hypothesis build src/*.egg-info
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

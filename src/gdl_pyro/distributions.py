@@ -1,0 +1,96 @@
+"""Distributions the chapter needs that pyro.distributions does not have."""
+
+import math
+
+import torch
+from torch.distributions import constraints
+from pyro.distributions import TorchDistribution
+from torch.distributions.utils import broadcast_all
+
+__all__ = ["SAMPLE_SPACE_HIGH", "SAMPLE_SPACE_LOW", "UniformBox"]
+
+# The chapter's sample space: every (longitude, latitude) on the map.
+SAMPLE_SPACE_LOW = (-180.0, -90.0)
+SAMPLE_SPACE_HIGH = (180.0, 90.0)
+
+
+class UniformBox(TorchDistribution):
+    r"""Uniform distribution over an axis-aligned box in the plane: the chapter's p_model.
+
+    .. math:: p(x \mid \theta) = \frac{1}{(\theta_3 - \theta_1)(\theta_4 - \theta_2)}
+              \quad\text{if } \theta_1 \le x_1 \le \theta_3,\ \theta_2 \le x_2 \le \theta_4,
+              \text{ else } 0.
+
+    Unlike ``torch.distributions.Uniform`` (half-open), the box is closed on both ends, so
+    the maximum-likelihood box contains the points that define it. ``log_prob`` is
+    ``-log(area)`` inside and ``-inf`` outside, never NaN.
+
+    Parameters
+    ----------
+    low : array-like of shape (..., 2)
+        Bottom-left corner (theta1, theta2). Leading dimensions are batch dimensions.
+    high : array-like of shape (..., 2)
+        Top-right corner (theta3, theta4); must be strictly greater than ``low``.
+    """
+
+    arg_constraints = {"low": constraints.real_vector, "high": constraints.real_vector}
+    has_rsample = True
+
+    def __init__(self, low, high, validate_args=None):
+        low, high = broadcast_all(low, high)
+        if low.dim() == 0 or low.shape[-1] != 2:
+            raise ValueError(f"low and high must have a last dimension of size 2; got {tuple(low.shape)}")
+        if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
+            raise ValueError("low and high must be finite")
+        if not (low < high).all():
+            raise ValueError(f"low must be < high in both coordinates; got low={low.tolist()}, high={high.tolist()}")
+        self.low, self.high = low, high
+        super().__init__(low.shape[:-1], low.shape[-1:], validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(UniformBox, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.low = self.low.expand(batch_shape + self.event_shape)
+        new.high = self.high.expand(batch_shape + self.event_shape)
+        super(UniformBox, new).__init__(batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @constraints.dependent_property(is_discrete=False, event_dim=1)
+    def support(self):
+        return constraints.independent(constraints.interval(self.low, self.high), 1)
+
+    @property
+    def area(self) -> torch.Tensor:
+        """(theta3 - theta1) (theta4 - theta2), of batch shape."""
+        return (self.high - self.low).prod(-1)
+
+    @property
+    def mean(self):
+        return (self.low + self.high) / 2
+
+    @property
+    def variance(self):
+        return (self.high - self.low) ** 2 / 12
+
+    def rsample(self, sample_shape=torch.Size()):
+        shape = self._extended_shape(sample_shape)
+        u = torch.rand(shape, dtype=self.low.dtype, device=self.low.device)
+        return self.low + u * (self.high - self.low)
+
+    def log_prob(self, value):
+        value = torch.as_tensor(value, dtype=self.low.dtype)
+        if value.dim() == 0 or value.shape[-1] != 2:
+            raise ValueError(f"value must have a last dimension of size 2; got {tuple(value.shape)}")
+        if torch.isnan(value).any():
+            raise ValueError("value must not hold NaN")
+        # Points outside the box are allowed: their likelihood is 0, the lesson of the MLE.
+        inside = ((value >= self.low) & (value <= self.high)).all(-1)
+        log_density = -torch.log(self.area).expand(inside.shape)
+        return torch.where(inside, log_density, torch.full_like(log_density, -math.inf))
+
+    def cdf(self, value):
+        return ((value - self.low) / (self.high - self.low)).clamp(0, 1).prod(-1)
+
+    def entropy(self):
+        return torch.log(self.area)

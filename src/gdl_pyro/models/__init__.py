@@ -1,0 +1,5 @@
+"""One module per model family; each has a Pyro ``model`` and, where one exists, its closed form."""
+
+from gdl_pyro.models import box
+
+__all__ = ["box"]

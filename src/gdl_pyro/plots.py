@@ -1,0 +1,153 @@
+"""Figures: functions that take results and return a matplotlib Figure (never plt.show())."""
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; the library never opens a window
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from gdl_pyro.data.world import land_mask
+
+__all__ = [
+    "BOX_COLOR",
+    "DATA_COLOR",
+    "MODEL_COLOR",
+    "add_box",
+    "add_points",
+    "label_points",
+    "map_legend",
+    "map_axes",
+    "plot_loglik_surface",
+    "plot_loss_trace",
+    "plot_world",
+    "save",
+]
+
+DATA_COLOR = "black"  # samples from p_data, as in the book's figures
+MODEL_COLOR = "tab:blue"  # samples from p_model
+BOX_COLOR = "tab:orange"  # the box p_model, as in the book's Figure 1-5
+LAND_COLOR = "#9ccc8c"
+SEA_COLOR = "#e8f1f8"
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def map_axes(ax: Axes | None = None, *, show_land: bool = True, title: str | None = None) -> Axes:
+    """Axes over the sample space, longitude across and latitude up, land drawn if asked."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4.8), layout="constrained")
+    if show_land:
+        colors = matplotlib.colors.ListedColormap([SEA_COLOR, LAND_COLOR])
+        # Row 0 of the mask is the north: origin="upper" keeps the map north-up.
+        ax.imshow(land_mask().numpy(), extent=(-180, 180, -90, 90), origin="upper", cmap=colors,
+                  interpolation="nearest", zorder=0)
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-90, 90)
+    ax.set_aspect("equal")
+    ax.set_xticks(range(-180, 181, 60))
+    ax.set_yticks(range(-90, 91, 30))
+    ax.set_xlabel("longitude (degrees)")
+    ax.set_ylabel("latitude (degrees)")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def add_points(ax: Axes, points, *, label: str | None = None, color: str = DATA_COLOR,
+               size: float = 9, marker: str = "o") -> Axes:
+    """Scatter (longitude, latitude) points."""
+    points = _numpy(points)
+    ax.scatter(points[:, 0], points[:, 1], s=size, c=color, marker=marker, label=label,
+               linewidths=0, zorder=3)
+    return ax
+
+
+def add_box(ax: Axes, low, high, *, label: str | None = "p_model (box)", color: str = BOX_COLOR,
+            filled: bool = True) -> Axes:
+    """Draw the box [low, high] as a rectangle."""
+    low, high = _numpy(low), _numpy(high)
+    width, height = high - low
+    if filled:
+        ax.add_patch(Rectangle(low, width, height, facecolor=color, alpha=0.15, zorder=1))
+    ax.add_patch(Rectangle(low, width, height, fill=False, edgecolor=color, lw=2, label=label, zorder=2))
+    return ax
+
+
+def label_points(ax: Axes, labelled: Mapping[str, Sequence[float]], *, color: str = "crimson") -> Axes:
+    """Mark and letter a few points, e.g. the framework's A, B and C."""
+    for text, (lon, lat) in labelled.items():
+        ax.plot(lon, lat, marker="o", ms=9, mfc="none", mec=color, mew=2, zorder=4)
+        ax.annotate(text, (lon, lat), xytext=(8, 8), textcoords="offset points", fontsize=14,
+                    fontweight="bold", color=color, zorder=4)
+    return ax
+
+
+def plot_world(points=None, *, low=None, high=None, show_land: bool = True, title: str | None = None,
+               point_label: str | None = None, point_color: str = DATA_COLOR) -> Figure:
+    """One map with optional points and an optional box; returns the Figure."""
+    ax = map_axes(show_land=show_land, title=title)
+    if low is not None and high is not None:
+        add_box(ax, low, high)
+    if points is not None:
+        add_points(ax, points, label=point_label, color=point_color)
+    if point_label or low is not None:
+        map_legend(ax)
+    return ax.figure
+
+
+def map_legend(ax: Axes) -> Axes:
+    """A legend under the map, where it hides no land and no points."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4, fontsize=9, markerscale=2,
+              frameon=False)
+    return ax
+
+
+def plot_loglik_surface(a_values, b_values, loglik, *, a_label: str, b_label: str,
+                        best: Sequence[float], title: str | None = None) -> Figure:
+    """Log-likelihood over a grid of two parameters, -inf cells grey, the best point marked.
+
+    ``loglik`` has shape (len(b_values), len(a_values)): rows follow b, columns follow a.
+    """
+    a_values, b_values, loglik = _numpy(a_values), _numpy(b_values), _numpy(loglik)
+    fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
+    finite = np.where(np.isfinite(loglik), loglik, np.nan)
+    ax.set_facecolor("0.75")  # where the log-likelihood is -inf (likelihood 0)
+    mesh = ax.pcolormesh(a_values, b_values, finite, shading="auto", cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label="log-likelihood (nats)")
+    ax.plot(*best, marker="*", ms=16, color="red", mec="white", label="maximum likelihood")
+    ax.set_xlabel(a_label)
+    ax.set_ylabel(b_label)
+    ax.legend(loc="upper right", fontsize=9, title="grey: likelihood 0", title_fontsize=9)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_loss_trace(losses, *, ylabel: str = "loss", target: float | None = None,
+                    target_label: str = "closed form", title: str | None = None) -> Figure:
+    """A loss trace against step, with an optional horizontal target."""
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
+    ax.plot(np.arange(1, len(losses) + 1), losses, label="Pyro fit")
+    if target is not None:
+        ax.axhline(target, color="red", ls="--", label=target_label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def save(fig: Figure, path) -> str:
+    """Write the figure as PNG, close it, and return the path as a string."""
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
