@@ -36,8 +36,10 @@ def decode_arcs(topology: dict) -> list[np.ndarray]:
     """Undo TopoJSON's quantisation and delta encoding of every arc."""
     scale = np.asarray(topology["transform"]["scale"], dtype=np.float64)
     translate = np.asarray(topology["transform"]["translate"], dtype=np.float64)
-    return [np.cumsum(np.asarray(a, dtype=np.float64), axis=0) * scale + translate
-            for a in topology["arcs"]]
+    return [
+        np.cumsum(np.asarray(a, dtype=np.float64), axis=0) * scale + translate
+        for a in topology["arcs"]
+    ]
 
 
 def ring_coordinates(arc_indices: list[int], arcs: list[np.ndarray]) -> np.ndarray:
@@ -104,8 +106,10 @@ def main(args: argparse.Namespace) -> None:
         shape=np.asarray(mask.shape),
         cell_deg=np.asarray(CELL_DEG),
     )
-    print(f"{mask.sum()} land cells of {mask.size} ({mask.mean():.1%}); wrote {args.out} "
-          f"({Path(args.out).stat().st_size} bytes)")
+    print(
+        f"{mask.sum()} land cells of {mask.size} ({mask.mean():.1%}); wrote {args.out} "
+        f"({Path(args.out).stat().st_size} bytes)"
+    )
 
 
 if __name__ == "__main__":

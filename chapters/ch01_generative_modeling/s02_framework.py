@@ -63,11 +63,15 @@ def main(args) -> dict:
     data_samples = world.sample_land(args.num_samples)
     on_land = world.is_land(model_samples)
     in_box = torch.isfinite(p_model.log_prob(data_samples))
-    points = {"A": first_where(model_samples, ~on_land),
-              "B": first_where(data_samples, ~in_box),
-              "C": first_where(model_samples, on_land)}
+    points = {
+        "A": first_where(model_samples, ~on_land),
+        "B": first_where(data_samples, ~in_box),
+        "C": first_where(model_samples, on_land),
+    }
 
-    ax = plots.map_axes(title="p_data (land) and p_model (box), with points A, B and C (Figure 1-6)")
+    ax = plots.map_axes(
+        title="p_data (land) and p_model (box), with points A, B and C (Figure 1-6)"
+    )
     plots.add_box(ax, low, high)
     plots.add_points(ax, x, label="observations")
     plots.label_points(ax, {name: point for name, point in points.items() if point is not None})
@@ -106,9 +110,13 @@ def main(args) -> dict:
     }
     write_results(out, results)
     if not args.quiet:
-        print(f"accuracy   {accuracy:.3f} of {args.num_samples} p_model samples land on land "
-              f"(exact {accuracy_exact:.3f}): most generated points are in the sea")
-        print(f"coverage   {coverage:.4f} of p_data samples fall in the box (exact {coverage_exact:.4f})")
+        print(
+            f"accuracy   {accuracy:.3f} of {args.num_samples} p_model samples land on land "
+            f"(exact {accuracy_exact:.3f}): most generated points are in the sea"
+        )
+        print(
+            f"coverage   {coverage:.4f} of p_data samples fall in the box (exact {coverage_exact:.4f})"
+        )
         print(f"generation {samples_per_second:,.0f} samples per second")
         if points["B"] is None:
             print("No p_data sample fell outside the box, so there is no point B this time.")
@@ -119,8 +127,12 @@ def main(args) -> dict:
 def parse_args(argv=None):
     parser = chapter_parser(__file__, "The framework: accuracy, generation, points A, B and C.")
     parser.add_argument("--num-data", type=int, default=200, help="observed points (as in s01)")
-    parser.add_argument("--num-samples", type=int, default=1_000_000,
-                        help="samples from p_model and p_data used to measure the framework")
+    parser.add_argument(
+        "--num-samples",
+        type=int,
+        default=1_000_000,
+        help="samples from p_model and p_data used to measure the framework",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.num_data, args.num_samples = min(args.num_data, 100), min(args.num_samples, 20_000)

@@ -20,7 +20,6 @@ Run: ``python s03_probability.py`` (``--quick`` for a first look).
 # %%
 import math
 
-import numpy as np
 import pyro
 import torch
 
@@ -62,12 +61,22 @@ def main(args) -> dict:
 
     # %%
     ax = plots.map_axes(show_land=False, title="Members of the box family p_theta, with the data")
-    family = {"theta = MLE": (low, high),
-              "theta = (-120, -40, 60, 70)": (torch.tensor([-120.0, -40.0]), torch.tensor([60.0, 70.0])),
-              "theta = left half": (torch.tensor([-180.0, -90.0]), torch.tensor([0.0, 90.0]))}
-    for (name, (lo, hi)), color in zip(family.items(), ["tab:orange", "tab:purple", "tab:red"], strict=True):
-        plots.add_box(ax, lo, hi, label=f"{name}: log L = {box.log_likelihood(x, lo, hi):.1f}",
-                      color=color, filled=False)
+    family = {
+        "theta = MLE": (low, high),
+        "theta = (-120, -40, 60, 70)": (torch.tensor([-120.0, -40.0]), torch.tensor([60.0, 70.0])),
+        "theta = left half": (torch.tensor([-180.0, -90.0]), torch.tensor([0.0, 90.0])),
+    }
+    for (name, (lo, hi)), color in zip(
+        family.items(), ["tab:orange", "tab:purple", "tab:red"], strict=True
+    ):
+        plots.add_box(
+            ax,
+            lo,
+            hi,
+            label=f"{name}: log L = {box.log_likelihood(x, lo, hi):.1f}",
+            color=color,
+            filled=False,
+        )
     plots.add_points(ax, x, label="observations")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9, frameon=False)
     plots.save(ax.figure, out / "parametric_family.png")
@@ -106,10 +115,18 @@ def main(args) -> dict:
             corner_high = torch.stack([high[0], top])
             surface[i, j] = box.log_likelihood(x, corner_low, corner_high)
     best = torch.nonzero(surface == surface.max())[0]
-    plots.save(plots.plot_loglik_surface(
-        south, north, surface, a_label="theta2: south edge (latitude)",
-        b_label="theta4: north edge (latitude)", best=(low[1].item(), high[1].item()),
-        title="log L(theta2, theta4 | X), west and east edges at the MLE"), out / "loglik_surface.png")
+    plots.save(
+        plots.plot_loglik_surface(
+            south,
+            north,
+            surface,
+            a_label="theta2: south edge (latitude)",
+            b_label="theta4: north edge (latitude)",
+            best=(low[1].item(), high[1].item()),
+            title="log L(theta2, theta4 | X), west and east edges at the MLE",
+        ),
+        out / "loglik_surface.png",
+    )
 
     results = {
         "num_data": args.num_data,
@@ -128,21 +145,33 @@ def main(args) -> dict:
     if not args.quiet:
         print(f"integral of p_data over the sample space: {integral_p_data:.6f}")
         print(f"integral of the box density:               {integral_box:.6f}")
-        print(f"likelihood of {args.num_data} points as a product: {likelihood:.3g}"
-              + (f" (underflows to 0 from N = {underflow_at} on)" if underflow_at else ""))
-        print(f"log-likelihood of the same points:        {loglik:.1f} nats "
-              f"(= -{args.num_data} x log(area {p_box.area.item():.0f}) = {-args.num_data * math.log(p_box.area.item()):.1f})")
-        print(f"log-likelihood of the left-half box:       {loglik_left_half} (a point lies outside it)")
-        print(f"best cell of the surface: south {results['surface_best'][0]:.1f}, "
-              f"north {results['surface_best'][1]:.1f}; MLE {low[1]:.1f}, {high[1]:.1f}")
+        print(
+            f"likelihood of {args.num_data} points as a product: {likelihood:.3g}"
+            + (f" (underflows to 0 from N = {underflow_at} on)" if underflow_at else "")
+        )
+        print(
+            f"log-likelihood of the same points:        {loglik:.1f} nats "
+            f"(= -{args.num_data} x log(area {p_box.area.item():.0f}) = {-args.num_data * math.log(p_box.area.item()):.1f})"
+        )
+        print(
+            f"log-likelihood of the left-half box:       {loglik_left_half} (a point lies outside it)"
+        )
+        print(
+            f"best cell of the surface: south {results['surface_best'][0]:.1f}, "
+            f"north {results['surface_best'][1]:.1f}; MLE {low[1]:.1f}, {high[1]:.1f}"
+        )
     return results
 
 
 def parse_args(argv=None):
     parser = chapter_parser(__file__, "Sample space, density, parametric family and likelihood.")
     parser.add_argument("--num-data", type=int, default=2000, help="observed points from p_data")
-    parser.add_argument("--grid-step", type=float, default=0.125,
-                        help="cell width in degrees for the numerical integrals")
+    parser.add_argument(
+        "--grid-step",
+        type=float,
+        default=0.125,
+        help="cell width in degrees for the numerical integrals",
+    )
     parser.add_argument("--grid-size", type=int, default=121, help="points per axis of the surface")
     args = parser.parse_args(argv)
     if args.quick:

@@ -48,12 +48,20 @@ def main(args) -> dict:
     x = world.sample_land(args.num_data)
     low, high = box.mle(x)
     fitted = box.fit(x, num_steps=args.num_steps, quiet=args.quiet)
-    max_difference = max((fitted.low - low).abs().max().item(), (fitted.high - high).abs().max().item())
+    max_difference = max(
+        (fitted.low - low).abs().max().item(), (fitted.high - high).abs().max().item()
+    )
     nll_closed_form = -box.log_likelihood(x, low, high).item() / args.num_data
-    plots.save(plots.plot_loss_trace(fitted.nll_per_point, ylabel="NLL per point (nats)",
-                                     target=nll_closed_form, target_label="NLL of the bounding box",
-                                     title="Pyro's fit of the box converges to the closed form"),
-               out / "nll_trace.png")
+    plots.save(
+        plots.plot_loss_trace(
+            fitted.nll_per_point,
+            ylabel="NLL per point (nats)",
+            target=nll_closed_form,
+            target_label="NLL of the bounding box",
+            title="Pyro's fit of the box converges to the closed form",
+        ),
+        out / "nll_trace.png",
+    )
 
     # %% [markdown]
     # ## How good is the best box? Held-out NLL against the entropy bound
@@ -88,8 +96,14 @@ def main(args) -> dict:
     ax = plots.map_axes(title=f"The MLE box and {heldout_missed} held-out points it misses (red)")
     plots.add_box(ax, low, high, label="MLE box")
     plots.add_points(ax, x, label="training points")
-    plots.add_points(ax, heldout[~covered], label="held-out points outside the box", color="red",
-                     marker="x", size=30)
+    plots.add_points(
+        ax,
+        heldout[~covered],
+        label="held-out points outside the box",
+        color="red",
+        marker="x",
+        size=30,
+    )
     plots.map_legend(ax)
     plots.save(ax.figure, out / "mle_box.png")
 
@@ -110,22 +124,36 @@ def main(args) -> dict:
     }
     write_results(out, results)
     if not args.quiet:
-        print(f"MLE box (closed form): lon {low[0]:.3f} to {high[0]:.3f}, lat {low[1]:.3f} to {high[1]:.3f}")
+        print(
+            f"MLE box (closed form): lon {low[0]:.3f} to {high[0]:.3f}, lat {low[1]:.3f} to {high[1]:.3f}"
+        )
         print(f"Pyro's fit differs from it by at most {max_difference:.2g} degrees")
-        print(f"held-out NLL {heldout_nll:.4f} nats per covered point; entropy bound {entropy_bound:.4f}; "
-              f"gap {gap_nats:.4f} nats")
-        print(f"{heldout_missed} of {args.num_heldout} held-out points lie outside the box: their "
-              "likelihood is 0, so KL(p_data || box) is infinite")
-        print(f"framework: -log(accuracy {accuracy:.4f}) + log(coverage {coverage:.4f}) = "
-              f"{gap_from_framework:.4f} nats, the same gap")
+        print(
+            f"held-out NLL {heldout_nll:.4f} nats per covered point; entropy bound {entropy_bound:.4f}; "
+            f"gap {gap_nats:.4f} nats"
+        )
+        print(
+            f"{heldout_missed} of {args.num_heldout} held-out points lie outside the box: their "
+            "likelihood is 0, so KL(p_data || box) is infinite"
+        )
+        print(
+            f"framework: -log(accuracy {accuracy:.4f}) + log(coverage {coverage:.4f}) = "
+            f"{gap_from_framework:.4f} nats, the same gap"
+        )
     return results
 
 
 def parse_args(argv=None):
-    parser = chapter_parser(__file__, "Maximum likelihood: the bounding box, held-out NLL, the gap.")
+    parser = chapter_parser(
+        __file__, "Maximum likelihood: the bounding box, held-out NLL, the gap."
+    )
     parser.add_argument("--num-data", type=int, default=1000, help="training points from p_data")
-    parser.add_argument("--num-heldout", type=int, default=200_000, help="held-out points from p_data")
-    parser.add_argument("--num-steps", type=int, default=500, help="optimisation steps of the Pyro fit")
+    parser.add_argument(
+        "--num-heldout", type=int, default=200_000, help="held-out points from p_data"
+    )
+    parser.add_argument(
+        "--num-steps", type=int, default=500, help="optimisation steps of the Pyro fit"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.num_heldout, args.num_steps = min(args.num_heldout, 20_000), min(args.num_steps, 300)

@@ -12,11 +12,17 @@ def as_points(x, name: str = "x", *, allow_empty: bool = False) -> torch.Tensor:
         points = x if x.is_floating_point() else x.to(torch.get_default_dtype())
     else:
         try:
-            points = torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=torch.get_default_dtype())
+            points = torch.as_tensor(
+                np.asarray(x, dtype=np.float64), dtype=torch.get_default_dtype()
+            )
         except (TypeError, ValueError) as error:
-            raise ValueError(f"{name} must be an array of shape (N, 2); got {type(x).__name__}") from error
+            raise ValueError(
+                f"{name} must be an array of shape (N, 2); got {type(x).__name__}"
+            ) from error
     if points.dim() != 2 or points.shape[-1] != 2:
-        raise ValueError(f"{name} must have shape (N, 2) (longitude, latitude); got {tuple(points.shape)}")
+        raise ValueError(
+            f"{name} must have shape (N, 2) (longitude, latitude); got {tuple(points.shape)}"
+        )
     if points.shape[0] == 0 and not allow_empty:
         raise ValueError(f"{name} must hold at least one point; got an empty array")
     if not torch.isfinite(points).all():

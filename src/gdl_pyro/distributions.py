@@ -3,8 +3,8 @@
 import math
 
 import torch
-from torch.distributions import constraints
 from pyro.distributions import TorchDistribution
+from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
 
 __all__ = ["SAMPLE_SPACE_HIGH", "SAMPLE_SPACE_LOW", "UniformBox"]
@@ -39,11 +39,16 @@ class UniformBox(TorchDistribution):
     def __init__(self, low, high, validate_args=None):
         low, high = broadcast_all(low, high)
         if low.dim() == 0 or low.shape[-1] != 2:
-            raise ValueError(f"low and high must have a last dimension of size 2; got {tuple(low.shape)}")
+            raise ValueError(
+                f"low and high must have a last dimension of size 2; got {tuple(low.shape)}"
+            )
         if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
             raise ValueError("low and high must be finite")
         if not (low < high).all():
-            raise ValueError(f"low must be < high in both coordinates; got low={low.tolist()}, high={high.tolist()}")
+            raise ValueError(
+                "low must be < high in both coordinates; "
+                f"got low={low.tolist()}, high={high.tolist()}"
+            )
         self.low, self.high = low, high
         super().__init__(low.shape[:-1], low.shape[-1:], validate_args=validate_args)
 
@@ -81,7 +86,9 @@ class UniformBox(TorchDistribution):
     def log_prob(self, value):
         value = torch.as_tensor(value, dtype=self.low.dtype)
         if value.dim() == 0 or value.shape[-1] != 2:
-            raise ValueError(f"value must have a last dimension of size 2; got {tuple(value.shape)}")
+            raise ValueError(
+                f"value must have a last dimension of size 2; got {tuple(value.shape)}"
+            )
         if torch.isnan(value).any():
             raise ValueError("value must not hold NaN")
         # Points outside the box are allowed: their likelihood is 0, the lesson of the MLE.

@@ -47,8 +47,14 @@ def map_axes(ax: Axes | None = None, *, show_land: bool = True, title: str | Non
     if show_land:
         colors = matplotlib.colors.ListedColormap([SEA_COLOR, LAND_COLOR])
         # Row 0 of the mask is the north: origin="upper" keeps the map north-up.
-        ax.imshow(land_mask().numpy(), extent=(-180, 180, -90, 90), origin="upper", cmap=colors,
-                  interpolation="nearest", zorder=0)
+        ax.imshow(
+            land_mask().numpy(),
+            extent=(-180, 180, -90, 90),
+            origin="upper",
+            cmap=colors,
+            interpolation="nearest",
+            zorder=0,
+        )
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)
     ax.set_aspect("equal")
@@ -61,37 +67,79 @@ def map_axes(ax: Axes | None = None, *, show_land: bool = True, title: str | Non
     return ax
 
 
-def add_points(ax: Axes, points, *, label: str | None = None, color: str = DATA_COLOR,
-               size: float = 9, marker: str = "o") -> Axes:
+def add_points(
+    ax: Axes,
+    points,
+    *,
+    label: str | None = None,
+    color: str = DATA_COLOR,
+    size: float = 9,
+    marker: str = "o",
+) -> Axes:
     """Scatter (longitude, latitude) points."""
     points = _numpy(points)
-    ax.scatter(points[:, 0], points[:, 1], s=size, c=color, marker=marker, label=label,
-               linewidths=0, zorder=3)
+    ax.scatter(
+        points[:, 0],
+        points[:, 1],
+        s=size,
+        c=color,
+        marker=marker,
+        label=label,
+        linewidths=0,
+        zorder=3,
+    )
     return ax
 
 
-def add_box(ax: Axes, low, high, *, label: str | None = "p_model (box)", color: str = BOX_COLOR,
-            filled: bool = True) -> Axes:
+def add_box(
+    ax: Axes,
+    low,
+    high,
+    *,
+    label: str | None = "p_model (box)",
+    color: str = BOX_COLOR,
+    filled: bool = True,
+) -> Axes:
     """Draw the box [low, high] as a rectangle."""
     low, high = _numpy(low), _numpy(high)
     width, height = high - low
     if filled:
         ax.add_patch(Rectangle(low, width, height, facecolor=color, alpha=0.15, zorder=1))
-    ax.add_patch(Rectangle(low, width, height, fill=False, edgecolor=color, lw=2, label=label, zorder=2))
+    ax.add_patch(
+        Rectangle(low, width, height, fill=False, edgecolor=color, lw=2, label=label, zorder=2)
+    )
     return ax
 
 
-def label_points(ax: Axes, labelled: Mapping[str, Sequence[float]], *, color: str = "crimson") -> Axes:
+def label_points(
+    ax: Axes, labelled: Mapping[str, Sequence[float]], *, color: str = "crimson"
+) -> Axes:
     """Mark and letter a few points, e.g. the framework's A, B and C."""
     for text, (lon, lat) in labelled.items():
         ax.plot(lon, lat, marker="o", ms=9, mfc="none", mec=color, mew=2, zorder=4)
-        ax.annotate(text, (lon, lat), xytext=(8, 8), textcoords="offset points", fontsize=14,
-                    fontweight="bold", color=color, zorder=4)
+        ax.annotate(
+            text,
+            (lon, lat),
+            xytext=(8, 8),
+            textcoords="offset points",
+            fontsize=14,
+            fontweight="bold",
+            color=color,
+            zorder=4,
+        )
     return ax
 
 
-def plot_world(points=None, *, low=None, high=None, show_land: bool = True, title: str | None = None,
-               point_label: str | None = None, point_color: str = DATA_COLOR) -> Figure:
+def plot_world(
+    points=None,
+    *,
+    low=None,
+    high=None,
+    show_land: bool = True,
+    title: str | None = None,
+    point_label: str | None = None,
+    point_color: str = DATA_COLOR,
+) -> Figure:
     """One map with optional points and an optional box; returns the Figure."""
     ax = map_axes(show_land=show_land, title=title)
     if low is not None and high is not None:
@@ -105,13 +153,27 @@ def plot_world(points=None, *, low=None, high=None, show_land: bool = True, titl
 
 def map_legend(ax: Axes) -> Axes:
     """A legend under the map, where it hides no land and no points."""
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4, fontsize=9, markerscale=2,
-              frameon=False)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        ncol=4,
+        fontsize=9,
+        markerscale=2,
+        frameon=False,
+    )
     return ax
 
 
-def plot_loglik_surface(a_values, b_values, loglik, *, a_label: str, b_label: str,
-                        best: Sequence[float], title: str | None = None) -> Figure:
+def plot_loglik_surface(
+    a_values,
+    b_values,
+    loglik,
+    *,
+    a_label: str,
+    b_label: str,
+    best: Sequence[float],
+    title: str | None = None,
+) -> Figure:
     """Log-likelihood over a grid of two parameters, -inf cells grey, the best point marked.
 
     ``loglik`` has shape (len(b_values), len(a_values)): rows follow b, columns follow a.
@@ -131,8 +193,14 @@ def plot_loglik_surface(a_values, b_values, loglik, *, a_label: str, b_label: st
     return fig
 
 
-def plot_loss_trace(losses, *, ylabel: str = "loss", target: float | None = None,
-                    target_label: str = "closed form", title: str | None = None) -> Figure:
+def plot_loss_trace(
+    losses,
+    *,
+    ylabel: str = "loss",
+    target: float | None = None,
+    target_label: str = "closed form",
+    title: str | None = None,
+) -> Figure:
     """A loss trace against step, with an optional horizontal target."""
     fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     ax.plot(np.arange(1, len(losses) + 1), losses, label="Pyro fit")

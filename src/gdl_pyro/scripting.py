@@ -19,13 +19,22 @@ def chapter_parser(script_file: str, description: str) -> argparse.ArgumentParse
     script writes to the same place whatever the working directory.
     """
     name = Path(script_file).stem
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers)")
-    parser.add_argument("--out-dir", type=Path, default=REPO_ROOT / "outputs" / "ch01" / name,
-                        help="folder for figures and results.json")
-    parser.add_argument("--quick", action="store_true", help="small sizes: seconds, for CI and a first look")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars and no printed summary")
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=REPO_ROOT / "outputs" / "ch01" / name,
+        help="folder for figures and results.json",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes: seconds, for CI and a first look"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bars and no printed summary"
+    )
     return parser
 
 
@@ -37,7 +46,7 @@ def prepare_out_dir(out_dir) -> Path:
 
 
 def to_jsonable(value):
-    """Tensors and numbers as plain JSON; a non-finite float becomes the string "inf", "-inf" or "nan".
+    """Tensors and numbers as plain JSON; a non-finite float becomes "inf", "-inf" or "nan".
 
     JSON has no infinity, and a log-likelihood of -inf is a result worth keeping.
     """

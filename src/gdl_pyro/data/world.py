@@ -56,7 +56,7 @@ def land_area() -> float:
 
 
 def _cell_index(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Row, column and in-sample-space flag of each point; the edges 180 and -90 join the last cell."""
+    """Row, column and in-sample-space flag of each point; edges 180 and -90 join the last cell."""
     rows, cols = _mask().shape
     lon, lat = points[..., 0], points[..., 1]
     inside = (lon >= -180) & (lon <= 180) & (lat >= -90) & (lat <= 90)
@@ -142,7 +142,9 @@ class LandUniform(TorchDistribution):
     def expand(self, batch_shape, _instance=None):
         """Expand by broadcasting: every batch member is the same p_data."""
         new = self._get_checked_instance(LandUniform, _instance)
-        super(LandUniform, new).__init__(torch.Size(batch_shape), self.event_shape, validate_args=False)
+        super(LandUniform, new).__init__(
+            torch.Size(batch_shape), self.event_shape, validate_args=False
+        )
         return new
 
     def sample(self, sample_shape=torch.Size()):
@@ -153,7 +155,9 @@ class LandUniform(TorchDistribution):
     def log_prob(self, value):
         value = torch.as_tensor(value, dtype=torch.get_default_dtype())
         if value.dim() == 0 or value.shape[-1] != 2:
-            raise ValueError(f"value must have a last dimension of size 2; got {tuple(value.shape)}")
+            raise ValueError(
+                f"value must have a last dimension of size 2; got {tuple(value.shape)}"
+            )
         if torch.isnan(value).any():
             raise ValueError("value must not hold NaN")
         flat = value.reshape(-1, 2)
@@ -178,6 +182,10 @@ def land_area_in_box(low, high) -> float:
     rows, cols = _mask().shape
     west = -180 + CELL_DEG * torch.arange(cols, dtype=torch.float64)
     north = 90 - CELL_DEG * torch.arange(rows, dtype=torch.float64)
-    lon_overlap = (torch.minimum(west + CELL_DEG, high[0]) - torch.maximum(west, low[0])).clamp(min=0)
-    lat_overlap = (torch.minimum(north, high[1]) - torch.maximum(north - CELL_DEG, low[1])).clamp(min=0)
+    lon_overlap = (torch.minimum(west + CELL_DEG, high[0]) - torch.maximum(west, low[0])).clamp(
+        min=0
+    )
+    lat_overlap = (torch.minimum(north, high[1]) - torch.maximum(north - CELL_DEG, low[1])).clamp(
+        min=0
+    )
     return float((lat_overlap[:, None] * lon_overlap[None, :])[_mask()].sum())

@@ -94,8 +94,12 @@ class BoxFit:
 
 def _margin_model(x, init_margin):
     """The box as bounding box plus positive margins, the margins being pyro.params."""
-    margin_low = pyro.param("margin_low", torch.full((2,), init_margin), constraint=constraints.positive)
-    margin_high = pyro.param("margin_high", torch.full((2,), init_margin), constraint=constraints.positive)
+    margin_low = pyro.param(
+        "margin_low", torch.full((2,), init_margin), constraint=constraints.positive
+    )
+    margin_high = pyro.param(
+        "margin_high", torch.full((2,), init_margin), constraint=constraints.positive
+    )
     # Any box that misses a point has likelihood 0 and no gradient, so search only boxes
     # that contain the data: the bounding box widened by margins that may shrink to 0.
     low = x.min(0).values - margin_low
@@ -109,7 +113,9 @@ def _no_latents(x, init_margin):
     """Empty guide: nothing is latent, so the ELBO is the log-likelihood."""
 
 
-def fit(x, *, num_steps: int = 500, lr: float = 0.1, init_margin: float = 10.0, quiet: bool = False) -> BoxFit:
+def fit(
+    x, *, num_steps: int = 500, lr: float = 0.1, init_margin: float = 10.0, quiet: bool = False
+) -> BoxFit:
     """Fit the box by maximum likelihood with Pyro's SVI and an empty guide.
 
     Parameters
@@ -138,8 +144,16 @@ def fit(x, *, num_steps: int = 500, lr: float = 0.1, init_margin: float = 10.0, 
     # closes in; Adam's default second-moment memory (beta2 = 0.999) remembers the early large
     # gradients and its steps fade too. A short memory keeps each step near lr in log(margin).
     optim = pyro.optim.Adam({"lr": lr, "betas": (0.9, 0.9)})
-    result = fit_svi(_margin_model, _no_latents, x, init_margin, num_steps=num_steps, optim=optim,
-                     quiet=quiet, desc="box MLE")
+    result = fit_svi(
+        _margin_model,
+        _no_latents,
+        x,
+        init_margin,
+        num_steps=num_steps,
+        optim=optim,
+        quiet=quiet,
+        desc="box MLE",
+    )
     low = x.min(0).values - result.params["margin_low"]
     high = x.max(0).values + result.params["margin_high"]
     return BoxFit(low, high, result)

@@ -1,0 +1,50 @@
+"""Benchmarks for `make bench`: prints numbers, asserts nothing (speed is not a test)."""
+
+import time
+
+import pyro
+import torch
+
+from gdl_pyro.data import world
+from gdl_pyro.distributions import UniformBox
+from gdl_pyro.models import box
+
+
+def best_of(repeats: int, fn) -> float:
+    """The fastest of a few runs, in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def row(label: str, count: int, seconds: float, unit: str) -> None:
+    """One aligned line of output."""
+    print(f"{label:<28} {count:>9,}  {seconds * 1e3:9.1f} ms  {count / seconds:14,.0f} {unit}/s")
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, pyro {pyro.__version__}, 1 thread; best of 5")
+    n = 1_000_000
+    seconds = best_of(5, lambda: world.sample_land(n, seed=0))
+    row("sample_land", n, seconds, "points")
+    x = world.sample_land(n, seed=0)
+    seconds = best_of(5, lambda: world.is_land(x))
+    row("is_land", n, seconds, "points")
+    p_data = world.LandUniform()
+    seconds = best_of(5, lambda: p_data.log_prob(x))
+    row("LandUniform.log_prob", n, seconds, "points")
+    p_model = UniformBox(*box.mle(x))
+    seconds = best_of(5, lambda: p_model.sample((n,)))
+    row("UniformBox.sample", n, seconds, "points")
+    data = world.sample_land(1000, seed=0)
+    pyro.clear_param_store()
+    fitted = box.fit(data, num_steps=500, quiet=True)
+    row("box.fit (SVI steps, N=1000)", 500, fitted.svi.seconds, "steps")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The shipped land mask, p_data and its sampler against what is known of the map."""
+
+import math
+import time
+
+import pyro
+import pytest
+import torch
+
+from gdl_pyro.data import world
+
+# 0.25-degree Natural Earth 1:50m land: 342,703 cells of 0.0625 square degrees.
+EXPECTED_LOG_LAND_AREA = 9.972
+# Monte Carlo with 100,000 draws: the standard error of a share near 1/3 is 0.0015.
+MC_TOL = 0.008
+
+
+def test_land_area_matches_the_book_scale():
+    assert math.log(world.land_area()) == pytest.approx(EXPECTED_LOG_LAND_AREA, abs=1e-3)
+    # Land is a third of the lon/lat rectangle (Antarctica is wide in these coordinates).
+    assert world.land_area() / (360 * 180) == pytest.approx(0.331, abs=0.002)
+
+
+@pytest.mark.parametrize(
+    ("place", "lon", "lat", "land"),
+    [
+        ("Paris", 2.35, 48.85, True),
+        ("Sahara", 10.0, 25.0, True),
+        ("Sydney outback", 145.0, -30.0, True),
+        ("Chukotka west of the dateline", 175.0, 67.0, True),
+        ("Chukotka east of the dateline", -175.0, 66.5, True),
+        ("Fiji (Vanua Levu), across 180", 179.9, -16.6, True),
+        ("south pole", 0.0, -89.9, True),
+        ("Antarctica at the dateline", 180.0, -85.0, True),
+        ("Antarctica at -180", -180.0, -85.0, True),
+        ("Gulf of Guinea", 0.0, 0.0, False),
+        ("mid Pacific", -150.0, 0.0, False),
+        ("north pole (Arctic Ocean)", 0.0, 89.9, False),
+        ("Caspian Sea (a hole in Eurasia)", 50.5, 42.0, False),
+        ("Bering Strait", -169.0, 65.9, False),
+    ],
+)
+def test_known_places(place, lon, lat, land):
+    assert world.is_land(torch.tensor([[lon, lat]])).item() is land, place
+
+
+def test_mask_is_north_up():
+    mask = world.land_mask()
+    assert mask.shape == (720, 1440)
+    assert not mask[0].any()  # the northernmost row is the Arctic Ocean
+    assert mask[-1].all()  # the southernmost row is Antarctica, all the way round
+
+
+def test_points_outside_the_sample_space_are_not_land():
+    points = torch.tensor([[181.0, -88.0], [0.0, -90.5], [-180.5, 60.0]])
+    assert not world.is_land(points).any()
+
+
+def test_samples_are_on_land_uniformly():
+    x = world.sample_land(100_000, seed=1)
+    assert x.shape == (100_000, 2)
+    assert world.is_land(x).all()
+    # Uniform over land: the share in a region is that region's share of the land area.
+    box_low, box_high = torch.tensor([-30.0, -40.0]), torch.tensor([60.0, 40.0])  # mostly Africa
+    inside = ((x >= box_low) & (x <= box_high)).all(-1).double().mean().item()
+    expected = world.land_area_in_box(box_low, box_high) / world.land_area()
+    assert inside == pytest.approx(expected, abs=MC_TOL)
+
+
+def test_same_seed_same_points_and_global_rng_follows_pyro_seed():
+    assert torch.equal(world.sample_land(10, seed=3), world.sample_land(10, seed=3))
+    assert not torch.equal(world.sample_land(10, seed=3), world.sample_land(10, seed=4))
+    pyro.set_rng_seed(5)
+    first = world.sample_land(10)
+    pyro.set_rng_seed(5)
+    assert torch.equal(first, world.sample_land(10))
+
+
+def test_a_million_samples_well_under_a_second():
+    # Not a timing test of speed (that is `make bench`): a guard against losing vectorisation.
+    start = time.perf_counter()
+    world.sample_land(1_000_000, seed=0)
+    assert time.perf_counter() - start < 3.0
+
+
+def test_land_uniform_log_prob_and_entropy():
+    p_data = world.LandUniform()
+    x = p_data.sample((1000,))
+    assert x.shape == (1000, 2)
+    expected = -math.log(world.land_area())
+    assert torch.allclose(p_data.log_prob(x), torch.full((1000,), expected))
+    sea = torch.tensor([[0.0, 0.0], [-150.0, 0.0], [500.0, 0.0]])
+    assert torch.equal(p_data.log_prob(sea), torch.full((3,), -math.inf))
+    assert p_data.entropy().item() == pytest.approx(-expected)
+
+
+def test_land_uniform_integrates_to_one():
+    step = 0.125  # cells of the mask split in four: the midpoint rule is exact here
+    lon = torch.arange(-180 + step / 2, 180, step)
+    lat = torch.arange(-90 + step / 2, 90, step)
+    grid = torch.cartesian_prod(lon, lat)
+    integral = world.LandUniform().log_prob(grid).exp().double().sum().item() * step**2
+    assert integral == pytest.approx(1.0, abs=1e-6)
+
+
+def test_land_uniform_in_a_pyro_model():
+    x = world.sample_land(50, seed=0)
+
+    def model(x):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("obs", world.LandUniform(), obs=x)
+
+    trace = pyro.poutine.trace(model).get_trace(x)
+    assert trace.log_prob_sum().item() == pytest.approx(-50 * math.log(world.land_area()), rel=1e-5)
+    simulated = pyro.poutine.trace(model).get_trace(torch.zeros(7, 2))
+    assert simulated.nodes["obs"]["value"].shape == (7, 2)
+    # Unobserved inside a plate: the expanded distribution samples one point per plate member.
+    with pyro.plate("p", 4):
+        assert pyro.sample("z", world.LandUniform()).shape == (4, 2)
+
+
+def test_land_area_in_box_closed_forms():
+    assert world.land_area_in_box([-180, -90], [180, 90]) == pytest.approx(world.land_area())
+    assert world.land_area_in_box([-1e9, -1e9], [1e9, 1e9]) == pytest.approx(world.land_area())
+    # South of -85.25 every cell is land (the Ross Ice Shelf, not land in Natural Earth, ends
+    # there): a 360 x 4.75 degree strip.
+    assert world.land_area_in_box([-180, -90], [180, -85.25]) == pytest.approx(360 * 4.75)
+    # Half a cell's width of that strip.
+    assert world.land_area_in_box([0.0, -90], [0.125, -85.25]) == pytest.approx(0.125 * 4.75)
+    assert world.land_area_in_box([-30, -10], [-20, 0]) == 0.0  # open Atlantic
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (torch.zeros(3), r"shape \(N, 2\)"),
+        (torch.zeros(3, 3), r"shape \(N, 2\)"),
+        (torch.tensor([[0.0, math.nan]]), "finite"),
+        (torch.tensor([[math.inf, 0.0]]), "finite"),
+        ("not points", r"shape \(N, 2\)"),
+    ],
+)
+def test_is_land_rejects_bad_points(bad, match):
+    with pytest.raises(ValueError, match=f"points must .*{match}|points must hold {match}"):
+        world.is_land(bad)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, "10", True])
+def test_sample_land_rejects_bad_counts(bad):
+    with pytest.raises(ValueError, match="num_samples must be an integer >= 0"):
+        world.sample_land(bad)
+
+
+def test_sample_land_zero_points_is_empty():
+    assert world.sample_land(0).shape == (0, 2)

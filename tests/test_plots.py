@@ -1,0 +1,52 @@
+"""Figures show what they claim: the map is north-up and the box is where the numbers say."""
+
+import matplotlib.colors as mcolors
+import numpy as np
+import torch
+
+from gdl_pyro import plots
+
+
+def pixel(fig, ax, lon, lat):
+    """RGB of the rendered figure at a map coordinate."""
+    fig.canvas.draw()
+    x, y = ax.transData.transform((lon, lat))
+    image = np.asarray(fig.canvas.buffer_rgba())
+    return image[image.shape[0] - int(round(y)), int(round(x)), :3] / 255
+
+
+def test_map_is_north_up_with_land_where_land_is():
+    ax = plots.map_axes()
+    fig = ax.figure
+    land, sea = mcolors.to_rgb(plots.LAND_COLOR), mcolors.to_rgb(plots.SEA_COLOR)
+    for lon, lat, expected in [
+        (20, -85, land),
+        (0, 87, sea),
+        (20, 15, land),
+        (-30, 0, sea),
+        (-100, 45, land),
+    ]:
+        assert np.allclose(pixel(fig, ax, lon, lat), expected, atol=0.02), (lon, lat)
+
+
+def test_box_and_points_are_drawn_at_their_coordinates():
+    fig = plots.plot_world(
+        torch.tensor([[10.0, 20.0]]),
+        low=torch.tensor([-50.0, -30.0]),
+        high=torch.tensor([60.0, 40.0]),
+        point_label="data",
+    )
+    ax = fig.axes[0]
+    rectangles = [p for p in ax.patches if not p.get_fill()]
+    assert len(rectangles) == 1
+    assert rectangles[0].get_xy() == (-50.0, -30.0)
+    assert (rectangles[0].get_width(), rectangles[0].get_height()) == (110.0, 70.0)
+    assert np.allclose(ax.collections[0].get_offsets(), [[10.0, 20.0]])
+    assert ax.get_legend() is not None
+
+
+def test_loglik_surface_marks_the_best_point():
+    values = torch.tensor([[0.0, -1.0], [-float("inf"), -2.0]])
+    fig = plots.plot_loglik_surface([0, 1], [0, 1], values, a_label="a", b_label="b", best=(0, 0))
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "a" and ax.lines[0].get_xydata().tolist() == [[0.0, 0.0]]
