@@ -50,3 +50,11 @@ def test_loglik_surface_marks_the_best_point():
     fig = plots.plot_loglik_surface([0, 1], [0, 1], values, a_label="a", b_label="b", best=(0, 0))
     ax = fig.axes[0]
     assert ax.get_xlabel() == "a" and ax.lines[0].get_xydata().tolist() == [[0.0, 0.0]]
+
+
+def test_line_only_markers_are_visible():
+    ax = plots.map_axes(show_land=False)
+    plots.add_points(ax, torch.zeros(3, 2), marker="x")
+    plots.add_points(ax, torch.zeros(3, 2), marker="o")
+    assert ax.collections[0].get_linewidths()[0] > 0  # an x with no edge draws nothing
+    assert ax.collections[1].get_linewidths()[0] == 0

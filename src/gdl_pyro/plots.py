@@ -78,6 +78,8 @@ def add_points(
 ) -> Axes:
     """Scatter (longitude, latitude) points."""
     points = _numpy(points)
+    # Filled markers need no edge; line-only markers (x, +) are nothing but edge.
+    line_only = marker in ("x", "+", "1", "2", "3", "4", "|", "_")
     ax.scatter(
         points[:, 0],
         points[:, 1],
@@ -85,7 +87,7 @@ def add_points(
         c=color,
         marker=marker,
         label=label,
-        linewidths=0,
+        linewidths=1.5 if line_only else 0,
         zorder=3,
     )
     return ax
