@@ -18,6 +18,22 @@ SCRIPTS = {
     "s02_framework.py": ["--num-data", "50", "--num-samples", "20000"],
     "s03_probability.py": ["--num-data", "300", "--grid-step", "0.25", "--grid-size", "21"],
     "s04_mle.py": ["--num-data", "300", "--num-heldout", "20000", "--num-steps", "300"],
+    "s07_representation.py": [
+        "--num-train",
+        "600",
+        "--num-test",
+        "200",
+        "--num-steps",
+        "300",
+        "--hidden-dim",
+        "64",
+        "--num-particles",
+        "3",
+        "--grid",
+        "4",
+        "--num-taller",
+        "5",
+    ],
 }
 # Monte Carlo shares from 20,000 draws: standard error below 0.004.
 MC_TOL = 0.015
@@ -104,6 +120,19 @@ def test_s04_mle(tmp_path):
     assert results["heldout_missed"] > 0  # 300 training points leave slivers of land uncovered
     # The gap is the framework's accuracy: gap = -log(accuracy) + log(coverage).
     assert results["gap_from_framework"] == pytest.approx(results["gap_nats"], abs=0.03)
+
+
+def test_s07_representation(tmp_path):
+    results = run_script("s07_representation.py", tmp_path)
+    # Tiny run: the PPCA numbers are exact whatever the VAE has learned in 300 steps.
+    assert math.isfinite(results["heldout_ll_ppca"]) and math.isfinite(results["heldout_ll_vae"])
+    assert (
+        results["heldout_ll_vae"] >= results["elbo_vae"] - 1.0
+    )  # IWAE (K=3) is above the ELBO, up to noise
+    assert results["r2_height_ppca"] > 0.5  # even the linear model's latent tracks height
+    assert 0.0 < results["r2_height"] <= 1.0 and 0.0 < results["r2_width"] <= 1.0
+    assert results["generated_in_range"] is True
+    assert results["taller_height_slope"] > 0  # decoded tins get taller along the direction
 
 
 def test_quick_mode_runs(tmp_path):

@@ -1,5 +1,6 @@
 """Fitting helpers: SVI (and with an empty guide, maximum likelihood) with a progress bar."""
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -7,12 +8,14 @@ from dataclasses import dataclass, field
 import pyro
 import pyro.optim
 import torch
+from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO
+from pyro.poutine.util import site_is_subsample
 from tqdm.auto import tqdm
 
 from gdl_pyro._validation import as_count
 
-__all__ = ["SVIResult", "fit_svi"]
+__all__ = ["SVIResult", "fit_svi", "iwae_log_likelihood", "log_importance_weights"]
 
 
 @dataclass
@@ -96,3 +99,61 @@ def fit_svi(
     store = pyro.get_param_store()
     params = {name: store[name].detach().clone() for name in store.keys()}
     return SVIResult(model, guide, losses, params, seconds)
+
+
+def log_importance_weights(model: Callable, guide: Callable, *args, **kwargs) -> torch.Tensor:
+    """log p(x_i, z_i) - log q(z_i | x_i) for each data point, from one draw of the guide.
+
+    Every sample site must sit inside one plate over the data (no global latent variables), so
+    that each site's log-probability has the data's batch shape (N,).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (N,).
+    """
+    with torch.no_grad():
+        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
+            *args, **kwargs
+        )
+        total = 0.0
+        for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
+            trace.compute_log_prob()
+            for name, site in trace.nodes.items():
+                if site["type"] != "sample" or site_is_subsample(site):
+                    continue
+                if site["log_prob"].dim() != 1:
+                    raise ValueError(
+                        f"site {name!r} has log_prob of shape {tuple(site['log_prob'].shape)}: "
+                        "every site must be one value per data point, inside the data plate"
+                    )
+                total = total + sign * site["log_prob"]
+    return total
+
+
+def iwae_log_likelihood(
+    model: Callable, guide: Callable, *args, num_particles: int = 100, **kwargs
+):
+    """Importance-weighted estimate of log p(x_i) for each data point (Burda et al., 2016).
+
+    log p(x) >= E[log (1/K) sum_k p(x, z_k) / q(z_k | x)], z_k ~ q(z | x); the bound tightens
+    as K grows and is exact for any K when q is the exact posterior. K = 1 is the ELBO.
+
+    Parameters
+    ----------
+    model, guide : callable
+        A model and guide with every site inside the data plate (see log_importance_weights).
+    num_particles : int
+        K, the number of guide draws per data point, >= 1.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (N,): the estimate for each data point, in nats.
+    """
+    num_particles = as_count(num_particles, "num_particles", minimum=1)
+    weights = torch.stack(
+        [log_importance_weights(model, guide, *args, **kwargs) for _ in range(num_particles)]
+    )
+    return torch.logsumexp(weights, 0) - math.log(num_particles)

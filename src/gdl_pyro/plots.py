@@ -23,6 +23,7 @@ __all__ = [
     "label_points",
     "map_legend",
     "map_axes",
+    "plot_image_grid",
     "plot_loglik_surface",
     "plot_loss_trace",
     "plot_world",
@@ -213,6 +214,28 @@ def plot_loss_trace(
     ax.legend()
     if title:
         ax.set_title(title)
+    return fig
+
+
+def plot_image_grid(
+    images, *, ncols: int = 8, titles: Sequence[str] | None = None, size: float = 1.1
+) -> Figure:
+    """Grayscale images (N, H, W) with values in [0, 1] in a grid, with optional titles."""
+    images = _numpy(images)
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(ncols * size, nrows * size + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    for index, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if index < len(images):
+            ax.imshow(images[index], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[index], fontsize=7)
     return fig
 
 
