@@ -84,7 +84,13 @@ def main(args) -> dict:
     # %%
     vae = VAE(data_dim=SIZE * SIZE, hidden_dim=args.hidden_dim)
     svi = fit_vae(
-        vae, x, num_steps=args.num_steps, batch_size=args.batch_size, lr=args.lr, quiet=args.quiet
+        vae,
+        x,
+        num_steps=args.num_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        quiet=args.quiet,
     )
     plots.save(
         plots.plot_loss_trace(svi.losses, ylabel="-ELBO per image (nats)", title="VAE training"),
@@ -212,11 +218,14 @@ def parse_args(argv=None):
     parser = chapter_parser(
         __file__, "Representation learning: tins, PPCA and a VAE with a 2-D latent space."
     )
-    parser.add_argument("--num-train", type=int, default=5000, help="training images")
+    parser.add_argument("--num-train", type=int, default=10_000, help="training images")
     parser.add_argument("--num-test", type=int, default=1000, help="held-out images")
     parser.add_argument("--num-steps", type=int, default=4000, help="SVI steps for the VAE")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate for the VAE")
+    parser.add_argument("--lr", type=float, default=2e-3, help="initial learning rate for the VAE")
+    parser.add_argument(
+        "--lr-decay", type=float, default=0.05, help="learning rate shrinks by this over the run"
+    )
     parser.add_argument(
         "--hidden-dim", type=int, default=256, help="width of encoder and decoder layers"
     )

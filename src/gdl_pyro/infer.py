@@ -2,6 +2,7 @@
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -9,13 +10,14 @@ import pyro
 import pyro.optim
 import torch
 from pyro import poutine
-from pyro.infer import SVI, Trace_ELBO
+from pyro.infer import MCMC, NUTS, SVI, Trace_ELBO
+from pyro.infer.autoguide.initialization import init_to_median
 from pyro.poutine.util import site_is_subsample
 from tqdm.auto import tqdm
 
 from gdl_pyro._validation import as_count
 
-__all__ = ["SVIResult", "fit_svi", "iwae_log_likelihood", "log_importance_weights"]
+__all__ = ["SVIResult", "fit_mcmc", "fit_svi", "iwae_log_likelihood", "log_importance_weights"]
 
 
 @dataclass
@@ -157,3 +159,57 @@ def iwae_log_likelihood(
         [log_importance_weights(model, guide, *args, **kwargs) for _ in range(num_particles)]
     )
     return torch.logsumexp(weights, 0) - math.log(num_particles)
+
+
+def fit_mcmc(
+    model: Callable,
+    *args,
+    num_samples: int = 500,
+    warmup_steps: int = 500,
+    num_chains: int = 2,
+    seed: int = 0,
+    quiet: bool = False,
+    init_strategy=None,
+    **kwargs,
+) -> MCMC:
+    """Sample a model's posterior with NUTS and Pyro's progress bar.
+
+    Chains run one after another in this process (Pyro keeps one core for itself, so two
+    cores run two chains in sequence); at least two chains are needed for r_hat.
+
+    Parameters
+    ----------
+    model : callable
+        A Pyro model taking ``*args, **kwargs``.
+    num_samples, warmup_steps, num_chains : int
+        Draws kept per chain, warm-up (adaptation) steps, chains.
+    seed : int
+        Seed set with pyro.set_rng_seed before sampling: the same seed gives the same draws.
+    quiet : bool
+        Hide the progress bar.
+    init_strategy : callable, optional
+        A Pyro init strategy; defaults to ``init_to_median``.
+
+    Returns
+    -------
+    pyro.infer.MCMC
+        Call ``.get_samples()``, or pass it to ``gdl_pyro.diagnostics.to_inference_data``.
+    """
+    num_samples = as_count(num_samples, "num_samples", minimum=1)
+    warmup_steps = as_count(warmup_steps, "warmup_steps")
+    num_chains = as_count(num_chains, "num_chains", minimum=1)
+    pyro.set_rng_seed(as_count(seed, "seed"))
+    kernel = NUTS(model, init_strategy=init_strategy or init_to_median(num_samples=15))
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="num_chains=.*available_cpu", category=UserWarning
+        )
+        mcmc = MCMC(
+            kernel,
+            num_samples=num_samples,
+            warmup_steps=warmup_steps,
+            num_chains=num_chains,
+            disable_progbar=quiet,
+        )
+        mcmc.run(*args, **kwargs)
+    return mcmc

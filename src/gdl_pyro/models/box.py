@@ -14,15 +14,25 @@ import math
 from dataclasses import dataclass
 
 import pyro
+import pyro.distributions as dist
 import pyro.optim
 import torch
 from torch.distributions import constraints
 
 from gdl_pyro._validation import as_count, as_points
-from gdl_pyro.distributions import UniformBox
+from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, UniformBox
 from gdl_pyro.infer import SVIResult, fit_svi
 
-__all__ = ["BoxFit", "fit", "log_likelihood", "mle", "model"]
+__all__ = [
+    "BoxFit",
+    "bayesian_model",
+    "fit",
+    "log_density",
+    "log_likelihood",
+    "mle",
+    "model",
+    "posterior_mean_margin",
+]
 
 
 def model(x=None, *, low, high, num_data=None):
@@ -157,3 +167,45 @@ def fit(
     low = x.min(0).values - result.params["margin_low"]
     high = x.max(0).values + result.params["margin_high"]
     return BoxFit(low, high, result)
+
+
+def bayesian_model(x):
+    """The Bayesian box: flat priors on the four edges over the sample space, given the data.
+
+    A box that misses a point has likelihood 0, so the posterior lives on boxes that contain the
+    data: the bounding box plus a margin on each side. A flat prior on an edge over the sample
+    space is then a Uniform(0, room) prior on its margin (room = distance from the outermost
+    point to the map's edge), which NUTS samples through Pyro's interval transform.
+
+    Sites: "margin_low" and "margin_high", 2-vectors in degrees.
+    """
+    x = as_points(x)
+    lowest, highest = mle(x)
+    room_low = lowest - torch.tensor(SAMPLE_SPACE_LOW)
+    room_high = torch.tensor(SAMPLE_SPACE_HIGH) - highest
+    if not ((room_low > 0).all() and (room_high > 0).all()):
+        raise ValueError("x must lie strictly inside the sample space [-180, 180] x [-90, 90]")
+    margin_low = pyro.sample("margin_low", dist.Uniform(torch.zeros(2), room_low).to_event(1))
+    margin_high = pyro.sample("margin_high", dist.Uniform(torch.zeros(2), room_high).to_event(1))
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("obs", UniformBox(lowest - margin_low, highest + margin_high), obs=x)
+
+
+def log_density(points, x, margin_low, margin_high) -> torch.Tensor:
+    """log p(points | box) for margin draws with leading draw dimensions: shape (..., N)."""
+    lowest, highest = mle(x)
+    box = UniformBox((lowest - margin_low).unsqueeze(-2), (highest + margin_high).unsqueeze(-2))
+    return box.log_prob(as_points(points))
+
+
+def posterior_mean_margin(x) -> torch.Tensor:
+    """Closed-form posterior mean of each margin (far from the map's edges): W / (N - 3).
+
+    Along one axis the posterior is p(m1, m2) oc (W + m1 + m2)^-N, W the bounding box's width;
+    the sum s = m1 + m2 has density oc s (W + s)^-N, whose mean is 2W / (N - 3), split evenly.
+    """
+    lowest, highest = mle(x)
+    num_data = as_points(x).shape[0]
+    if num_data <= 3:
+        raise ValueError("x must hold more than 3 points for the posterior mean to exist")
+    return (highest - lowest) / (num_data - 3)

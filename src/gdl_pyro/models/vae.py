@@ -141,9 +141,25 @@ def fit(
     num_steps: int = 3000,
     batch_size: int = 128,
     lr: float = 2e-3,
+    lr_decay: float = 1.0,
     quiet: bool = False,
 ) -> SVIResult:
-    """Train the VAE by SVI on minibatches (Trace_ELBO, Adam); losses are -ELBO per image."""
+    """Train the VAE by SVI on minibatches (Trace_ELBO, ClippedAdam); losses are -ELBO per image.
+
+    Parameters
+    ----------
+    vae : VAE
+    x : torch.Tensor of shape (N, data_dim)
+    num_steps, batch_size, lr : int, int, float
+        SVI steps, images per minibatch, initial learning rate.
+    lr_decay : float
+        Factor by which the learning rate shrinks over the whole run, in (0, 1]; annealing
+        makes the latent space a run ends with depend much less on the random start.
+    quiet : bool
+        Hide the progress bar.
+    """
+    if not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay must be in (0, 1]; got {lr_decay}")
     x = torch.as_tensor(x, dtype=torch.get_default_dtype())
     vae._check(x)
     # The subsampled plate already scales a minibatch up to the data set (N / B); 1 / N makes the
@@ -159,5 +175,7 @@ def fit(
             vae.guide(x, batch_size=min(batch_size, x.shape[0]))
 
     # ClippedAdam: the continuous Bernoulli's normaliser has steep gradients near lambda = 0.5.
-    optim = pyro.optim.ClippedAdam({"lr": lr, "clip_norm": 10.0})
+    optim = pyro.optim.ClippedAdam(
+        {"lr": lr, "clip_norm": 10.0, "lrd": lr_decay ** (1 / num_steps)}
+    )
     return fit_svi(model, guide, x, num_steps=num_steps, optim=optim, quiet=quiet, desc="VAE")

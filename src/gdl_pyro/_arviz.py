@@ -1,0 +1,12 @@
+"""ArviZ, imported without its notice about the 1.x refactor (this project pins 0.23)."""
+
+import warnings
+
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        "ignore", message="\nArviZ is undergoing a major refactor", category=FutureWarning
+    )
+    import arviz as az
+    from arviz.stats.stats_utils import ELPDData
+
+__all__ = ["ELPDData", "az"]
