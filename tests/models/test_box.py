@@ -109,3 +109,27 @@ def test_model_rejects_bad_arguments():
         box.fit(world.sample_land(10, seed=0), num_steps=0)
     with pytest.raises(ValueError, match="init_margin"):
         box.fit(world.sample_land(10, seed=0), init_margin=-1.0)
+
+
+def test_bayesian_box_posterior_matches_the_closed_form_mean():
+    from gdl_pyro.infer import fit_mcmc
+
+    # Points in a small square far from the map's edges: the margins' priors do not truncate.
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(100, 2, generator=g) * 10.0
+    draws = fit_mcmc(
+        box.bayesian_model, x, num_samples=300, warmup_steps=200, quiet=True
+    ).get_samples()
+    expected = box.posterior_mean_margin(x)  # W / (N - 3), about 0.1 degrees
+    # The margins are roughly exponential (sd = mean); 600 draws give the mean to ~10%; allow 30%.
+    assert torch.allclose(draws["margin_low"].mean(0), expected, rtol=0.3)
+    assert torch.allclose(draws["margin_high"].mean(0), expected, rtol=0.3)
+    # Every posterior box contains the data.
+    low, high = box.mle(x)
+    density = box.log_density(x, x, draws["margin_low"], draws["margin_high"])
+    assert torch.isfinite(density).all() and density.shape == (600, 100)
+
+
+def test_bayesian_box_rejects_data_outside_the_map():
+    with pytest.raises(ValueError, match="inside the sample space"):
+        box.bayesian_model(torch.tensor([[0.0, 0.0], [200.0, 10.0]]))

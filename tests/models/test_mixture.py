@@ -1,0 +1,100 @@
+"""The mixture: SVI with enumeration recovers a known mixture; the two forms agree."""
+
+import math
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import TraceEnum_ELBO
+
+from gdl_pyro.models import mixture
+from gdl_pyro.models.gaussian import HALF_EXTENT
+
+# Three well-separated components; with 1500 points each weight is known to +-0.013 (binomial sd)
+# and each centre to about 10 / sqrt(500) = 0.5 degrees. Tolerances: 0.04 and 2 degrees.
+WEIGHT_TOL = 0.04
+CENTRE_TOL_DEG = 2.0
+TRUE_WEIGHTS = torch.tensor([0.5, 0.3, 0.2])
+TRUE_CENTRES = torch.tensor([[-100.0, 40.0], [20.0, 0.0], [120.0, -30.0]])
+TRUE_SCALES = torch.tensor([[15.0, 10.0], [10.0, 20.0], [12.0, 8.0]])
+
+
+def simulate(num_data, seed):
+    g = torch.Generator().manual_seed(seed)
+    which = torch.multinomial(TRUE_WEIGHTS, num_data, replacement=True, generator=g)
+    noise = torch.randn(num_data, 2, generator=g)
+    return TRUE_CENTRES[which] + TRUE_SCALES[which] * noise
+
+
+def test_svi_recovers_weights_and_centres():
+    x = simulate(1500, seed=0)
+    fitted = mixture.fit(x, num_components=3, num_steps=800, lr=0.05, quiet=True)
+    m = fitted.median()
+    order = torch.argsort(m["locs"][:, 0])  # match components by longitude
+    assert torch.allclose(m["weights"][order], TRUE_WEIGHTS, atol=WEIGHT_TOL)
+    assert torch.allclose(m["locs"][order] * HALF_EXTENT, TRUE_CENTRES, atol=CENTRE_TOL_DEG)
+    assert torch.allclose(m["scales"][order] * HALF_EXTENT, TRUE_SCALES, rtol=0.15)
+
+
+def test_enumerated_and_marginal_forms_give_the_same_likelihood():
+    x = simulate(40, seed=1)
+    values = {
+        "weights": TRUE_WEIGHTS,
+        "locs": TRUE_CENTRES / HALF_EXTENT,
+        "scales": TRUE_SCALES / HALF_EXTENT,
+    }
+    # The marginal form's obs log-likelihood...
+    trace = poutine.trace(poutine.condition(mixture.marginal_model, data=values)).get_trace(
+        x, num_components=3
+    )
+    trace.compute_log_prob()
+    marginal = trace.nodes["obs"]["log_prob"].sum()
+
+    # ... equals what TraceEnum_ELBO gets by summing out the assignments (a guide of point masses).
+    def delta_guide(x, num_components):
+        pyro.sample("weights", dist.Delta(values["weights"], event_dim=1))
+        with pyro.plate("components", num_components):
+            pyro.sample("locs", dist.Delta(values["locs"], event_dim=1))
+            pyro.sample("scales", dist.Delta(values["scales"], event_dim=1))
+
+    elbo = -TraceEnum_ELBO(max_plate_nesting=1).loss(
+        mixture.model, delta_guide, x, num_components=3
+    )
+    prior = sum(node["log_prob_sum"] for name, node in trace.nodes.items() if name in values)
+    assert elbo == pytest.approx((marginal + prior).item(), rel=1e-5)
+    # And the closed-form log_density agrees with both.
+    direct = mixture.log_density(
+        x, *(values[k].unsqueeze(0) for k in ["weights", "locs", "scales"])
+    )[0]
+    assert direct.sum().item() == pytest.approx(marginal.item(), rel=1e-5)
+
+
+def test_infer_discrete_agrees_with_responsibilities():
+    x = simulate(600, seed=2)
+    fitted = mixture.fit(x, num_components=3, num_steps=300, quiet=True)
+    m = fitted.median()
+    resp = mixture.responsibilities(x, m["weights"], m["locs"], m["scales"])
+    assert torch.allclose(resp.sum(-1), torch.ones(600))
+    assert torch.equal(mixture.assign(fitted, x), resp.argmax(-1))
+
+
+def test_simulation_and_bad_input():
+    pyro.set_rng_seed(0)
+    simulated = mixture.model(num_components=4, num_data=25)
+    assert simulated.shape == (25, 2) and torch.isfinite(simulated).all()
+    with pytest.raises(ValueError, match="num_components must be an integer >= 1"):
+        mixture.fit(simulate(10, 0), num_components=0)
+    with pytest.raises(ValueError, match="at most the number of points"):
+        mixture.fit(simulate(3, 0), num_components=5)
+    assert math.isfinite(
+        mixture.log_density(
+            simulate(5, 0),
+            TRUE_WEIGHTS[None],
+            TRUE_CENTRES[None] / HALF_EXTENT,
+            TRUE_SCALES[None] / HALF_EXTENT,
+        )
+        .sum()
+        .item()
+    )
