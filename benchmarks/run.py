@@ -2,6 +2,7 @@
 
 import time
 
+import mixture_svi
 import pyro
 import torch
 
@@ -44,6 +45,7 @@ def main() -> None:
     pyro.clear_param_store()
     fitted = box.fit(data, num_steps=500, quiet=True)
     row("box.fit (SVI steps, N=1000)", 500, fitted.svi.seconds, "steps")
+    mixture_svi.main()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,45 @@ SCRIPTS = {
     "s02_framework.py": ["--num-data", "50", "--num-samples", "20000"],
     "s03_probability.py": ["--num-data", "300", "--grid-step", "0.25", "--grid-size", "21"],
     "s04_mle.py": ["--num-data", "300", "--num-heldout", "20000", "--num-steps", "300"],
+    "s05_latent_variables.py": [
+        "--ks",
+        "1",
+        "4",
+        "--num-data",
+        "600",
+        "--num-heldout",
+        "1500",
+        "--num-steps",
+        "150",
+        "--num-draws",
+        "30",
+        "--num-shown",
+        "500",
+    ],
+    "s06_compare_fits.py": [
+        "--num-data",
+        "300",
+        "--num-heldout",
+        "1500",
+        "--num-samples",
+        "30",
+        "--warmup",
+        "30",
+        "--k",
+        "4",
+        "--nuts-k",
+        "2",
+        "--svi-steps",
+        "100",
+        "--flow-steps",
+        "60",
+        "--flow-layers",
+        "2",
+        "--num-generated",
+        "1000",
+        "--num-shown",
+        "300",
+    ],
     "s07_representation.py": [
         "--num-train",
         "600",
@@ -120,6 +159,41 @@ def test_s04_mle(tmp_path):
     assert results["heldout_missed"] > 0  # 300 training points leave slivers of land uncovered
     # The gap is the framework's accuracy: gap = -log(accuracy) + log(coverage).
     assert results["gap_from_framework"] == pytest.approx(results["gap_nats"], abs=0.03)
+
+
+def test_s05_latent_variables(tmp_path):
+    results = run_script("s05_latent_variables.py", tmp_path)
+    fits = {row["k"]: row for row in results["fits"]}
+    assert results["entropy_bound"] == pytest.approx(LOG_LAND_AREA, abs=1e-3)
+    for row in fits.values():  # no model beats p_data itself (up to held-out noise)
+        assert row["gap_nats"] == pytest.approx(row["heldout_nll"] - results["entropy_bound"])
+        assert row["gap_nats"] > -0.05
+    assert fits[4]["gap_nats"] < fits[1]["gap_nats"]  # more continents, closer to p_data
+    assert fits[1]["gap_nats"] > results["box_gap_nats"]  # one Gaussian is worse than the box
+
+
+def test_s06_compare_fits(tmp_path):
+    results = run_script("s06_compare_fits.py", tmp_path)
+    models = {row["name"]: row for row in results["models"]}
+    assert {"box (MLE)", "box (NUTS)", "gaussian (NUTS)", "gaussian (VI)", "flow (MLE)"} <= set(
+        models
+    )
+    for row in models.values():
+        for key in ["heldout_nll", "gap_nats", "accuracy", "coverage"]:
+            assert isinstance(row[key], float), (row["name"], key)  # never NaN or a string
+        assert 0 <= row["accuracy"] <= 1 and 0 <= row["coverage"] <= 1
+    bayesian = [row for row in models.values() if "NUTS" in row["name"] or "VI" in row["name"]]
+    assert all(isinstance(row["elpd_loo"], float) for row in bayesian)
+    assert all("khat" in row for row in bayesian if "VI" in row["name"])
+    assert all("r_hat_max" in row for row in bayesian if "NUTS" in row["name"])
+    # The MLE box misses held-out points; it is reported with the count, left out of the ranking.
+    assert models["box (MLE)"]["heldout_missed"] > 0
+    assert results["missed"]["box (MLE)"] == models["box (MLE)"]["heldout_missed"]
+    assert "box (MLE)" not in results["heldout_ranking"]
+    # VI and NUTS agree on the Gaussian (same model, posterior nearly Gaussian).
+    assert models["gaussian (VI)"]["heldout_nll"] == pytest.approx(
+        models["gaussian (NUTS)"]["heldout_nll"], abs=0.05
+    )
 
 
 def test_s07_representation(tmp_path):

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from pyro import poutine
 from pyro.infer import MCMC
+from pyro.poutine.util import site_is_subsample
 
 from gdl_pyro._arviz import ELPDData, az
 from gdl_pyro.data import world
@@ -31,9 +32,12 @@ from gdl_pyro.data import world
 __all__ = [
     "FittedModel",
     "compare_heldout",
+    "compare_loo",
     "framework_table",
     "heldout_lpd",
+    "loo",
     "pointwise_log_likelihood",
+    "rhat_max",
     "svi_draws",
     "to_inference_data",
     "vi_khat",
@@ -104,7 +108,10 @@ def svi_draws(model: Callable, guide: Callable, *args, num_draws: int = 500, **k
             )
             log_weights.append(model_trace.log_prob_sum() - guide_trace.log_prob_sum())
             for name, node in guide_trace.nodes.items():
-                if node["type"] == "sample" and not node["is_observed"]:
+                # Latent sites only: not observations, plate subsamples or autoguide internals.
+                if node["type"] != "sample" or node["is_observed"] or site_is_subsample(node):
+                    continue
+                if not node["infer"].get("is_auxiliary"):
                     values.setdefault(name, []).append(node["value"])
     return {name: torch.stack(v) for name, v in values.items()}, torch.stack(log_weights)
 
@@ -152,6 +159,36 @@ def to_inference_data(
         log_likelihood={"obs": loglik.unsqueeze(0).numpy()},
         observed_data={"obs": torch.as_tensor(x).numpy()},
     )
+
+
+def rhat_max(idata: az.InferenceData) -> float:
+    """The largest r_hat over every posterior variable with any spread.
+
+    Entries fixed by construction (the 0 and 1 of a Cholesky factor) have no variance and an
+    undefined r_hat; they are left out rather than allowed to turn the maximum into NaN.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        values = az.rhat(idata).to_array().values
+    return float(np.nanmax(values))
+
+
+def loo(idata: az.InferenceData):
+    """az.loo with pointwise Pareto k kept in the result and ArviZ's warning about them silenced.
+
+    The k values are reported by the caller (``max(result.pareto_k)``); repeating a warning per
+    model in a learner's console only buries them.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return az.loo(idata, pointwise=True)
+
+
+def compare_loo(idatas: dict[str, az.InferenceData]) -> pd.DataFrame:
+    """az.compare by PSIS-LOO of fits to the same training data (Pareto k warnings silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return az.compare({name: loo(idata) for name, idata in idatas.items()}, ic="loo")
 
 
 def heldout_lpd(fitted: FittedModel, x_test) -> torch.Tensor:

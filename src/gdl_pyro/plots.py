@@ -12,14 +12,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from gdl_pyro._arviz import az
 from gdl_pyro.data.world import land_mask
 
 __all__ = [
     "BOX_COLOR",
     "DATA_COLOR",
     "MODEL_COLOR",
+    "MUTED_LAND_COLOR",
     "add_box",
     "add_points",
+    "plot_arviz",
+    "plot_compare",
     "label_points",
     "map_legend",
     "map_axes",
@@ -35,18 +39,31 @@ MODEL_COLOR = "tab:blue"  # samples from p_model
 BOX_COLOR = "tab:orange"  # the box p_model, as in the book's Figure 1-5
 LAND_COLOR = "#9ccc8c"
 SEA_COLOR = "#e8f1f8"
+MUTED_LAND_COLOR = "#dddddd"
 
 
 def _numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def map_axes(ax: Axes | None = None, *, show_land: bool = True, title: str | None = None) -> Axes:
-    """Axes over the sample space, longitude across and latitude up, land drawn if asked."""
+def map_axes(
+    ax: Axes | None = None,
+    *,
+    show_land: bool = True,
+    title: str | None = None,
+    land_color: str = LAND_COLOR,
+) -> Axes:
+    """Axes over the sample space, longitude across and latitude up, land drawn if asked.
+
+    Pass ``land_color=MUTED_LAND_COLOR`` under points coloured by a categorical colormap, whose
+    greens and blues would vanish into the default land and sea.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4.8), layout="constrained")
     if show_land:
-        colors = matplotlib.colors.ListedColormap([SEA_COLOR, LAND_COLOR])
+        colors = matplotlib.colors.ListedColormap(
+            [SEA_COLOR if land_color == LAND_COLOR else "white", land_color]
+        )
         # Row 0 of the mask is the north: origin="upper" keeps the map north-up.
         ax.imshow(
             land_mask().numpy(),
@@ -236,6 +253,28 @@ def plot_image_grid(
             ax.imshow(images[index], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             if titles is not None:
                 ax.set_title(titles[index], fontsize=7)
+    return fig
+
+
+def plot_compare(table, *, title: str, xlabel: str) -> Figure:
+    """az.plot_compare on a figure sized for its model names, the axis saying what it compares."""
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(table) + 1.6), layout="constrained")
+    az.plot_compare(table, ax=ax, textsize=10, insample_dev=False, legend=False, title=False)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=11)
+    ax.tick_params(axis="x", labelrotation=20)
+    return fig
+
+
+def plot_arviz(function: str, *args, title: str | None = None, **kwargs) -> Figure:
+    """Call an ArviZ plot by name (``"plot_compare"``, ``"plot_trace"``...) and return its Figure.
+
+    ArviZ returns axes, not figures; this keeps every figure function in this module alike.
+    """
+    axes = getattr(az, function)(*args, **kwargs)
+    fig = np.ravel(axes)[0].figure
+    if title:
+        fig.suptitle(title)
     return fig
 
 

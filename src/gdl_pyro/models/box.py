@@ -32,6 +32,7 @@ __all__ = [
     "mle",
     "model",
     "posterior_mean_margin",
+    "sample_predictive",
 ]
 
 
@@ -209,3 +210,12 @@ def posterior_mean_margin(x) -> torch.Tensor:
     if num_data <= 3:
         raise ValueError("x must hold more than 3 points for the posterior mean to exist")
     return (highest - lowest) / (num_data - 3)
+
+
+def sample_predictive(x, draws: dict, num_samples: int) -> torch.Tensor:
+    """Points from the Bayesian box's posterior predictive: a random posterior box, then a point."""
+    lowest, highest = mle(x)
+    index = torch.randint(len(draws["margin_low"]), (as_count(num_samples, "num_samples"),))
+    return UniformBox(
+        lowest - draws["margin_low"][index], highest + draws["margin_high"][index]
+    ).sample()

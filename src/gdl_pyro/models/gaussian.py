@@ -27,6 +27,7 @@ __all__ = [
     "mle",
     "model",
     "scale_tril",
+    "sample_predictive",
 ]
 
 # Latent sites are in units of the map's half-extent; the priors then cover the whole map.
@@ -116,3 +117,11 @@ def _num_data(x, num_data) -> int:
     if num_data is None:
         raise ValueError("num_data is required when x is None (how many points to simulate)")
     return as_count(num_data, "num_data", minimum=1)
+
+
+def sample_predictive(draws: dict, num_samples: int) -> torch.Tensor:
+    """Points from the posterior predictive: each from the Gaussian of a random posterior draw."""
+    index = torch.randint(len(draws["loc"]), (as_count(num_samples, "num_samples"),))
+    loc, scale = in_degrees(draws["loc"][index], draws["scale"][index])
+    tril = scale_tril(scale, draws["corr_cholesky"][index])
+    return dist.MultivariateNormal(loc, scale_tril=tril).sample()

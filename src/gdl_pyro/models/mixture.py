@@ -35,6 +35,7 @@ __all__ = [
     "marginal_model",
     "model",
     "responsibilities",
+    "sample_predictive",
 ]
 
 DIRICHLET_CONCENTRATION = 1.0
@@ -164,3 +165,12 @@ def _num_data(x, num_data) -> int:
     if num_data is None:
         raise ValueError("num_data is required when x is None (how many points to simulate)")
     return as_count(num_data, "num_data", minimum=1)
+
+
+def sample_predictive(draws: dict, num_samples: int) -> torch.Tensor:
+    """Points from the posterior predictive: a random draw, then a component, then a point."""
+    index = torch.randint(len(draws["weights"]), (as_count(num_samples, "num_samples"),))
+    component = dist.Categorical(draws["weights"][index]).sample()
+    locs = draws["locs"][index, component]
+    scales = draws["scales"][index, component]
+    return _components(locs, scales).sample()
