@@ -57,6 +57,20 @@ SCRIPTS = {
         "--num-shown",
         "300",
     ],
+    "s08_generative_vs_discriminative.py": [
+        "--num-data",
+        "1500",
+        "--num-heldout",
+        "1000",
+        "--num-steps",
+        "150",
+        "--num-components",
+        "4",
+        "--num-generated",
+        "500",
+        "--grid-step",
+        "6",
+    ],
     "s07_representation.py": [
         "--num-train",
         "600",
@@ -207,6 +221,17 @@ def test_s07_representation(tmp_path):
     assert 0.0 < results["r2_height"] <= 1.0 and 0.0 < results["r2_width"] <= 1.0
     assert results["generated_in_range"] is True
     assert results["taller_height_slope"] > 0  # decoded tins get taller along the direction
+
+
+def test_s08_generative_vs_discriminative(tmp_path):
+    results = run_script("s08_generative_vs_discriminative.py", tmp_path)
+    assert results["bayes_accuracy"] == 1.0  # the classes are separated by sea
+    assert results["accuracy_discriminative"] > 0.9 and results["accuracy_generative"] > 0.9
+    assert results["can_generate"] == {"discriminative": False, "generative": True}
+    shares = results["on_target_by_class"]
+    assert set(shares) == set(results["classes"])
+    assert results["conditional_on_target"] == pytest.approx(sum(shares.values()) / len(shares))
+    assert results["conditional_on_target"] > 0.5  # tiny fit; the defaults reach 0.83
 
 
 def test_quick_mode_runs(tmp_path):

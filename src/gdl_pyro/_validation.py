@@ -44,3 +44,12 @@ def generator(seed) -> torch.Generator | None:
     if seed is None:
         return None
     return torch.Generator().manual_seed(as_count(seed, "seed"))
+
+
+def num_data(x, num_data) -> int:
+    """How many points a model handles: those of ``x``, or ``num_data`` to simulate without x."""
+    if x is not None:
+        return as_points(x).shape[0]
+    if num_data is None:
+        raise ValueError("num_data is required when x is None (how many points to simulate)")
+    return as_count(num_data, "num_data", minimum=1)

@@ -17,6 +17,7 @@ import pyro.distributions as dist
 import torch
 
 from gdl_pyro._validation import as_count, as_points
+from gdl_pyro._validation import num_data as checked_num_data
 
 __all__ = [
     "HALF_EXTENT",
@@ -62,7 +63,7 @@ def model(x=None, *, num_data=None, cov=None):
     cov : torch.Tensor of shape (2, 2), optional
         A known covariance in degrees^2: then only "loc" is latent (the conjugate case).
     """
-    num_data = _num_data(x, num_data)
+    num_data = checked_num_data(x, num_data)
     loc = pyro.sample("loc", dist.Normal(torch.zeros(2), PRIOR_LOC_SCALE).to_event(1))
     if cov is None:
         scale = pyro.sample(
@@ -109,14 +110,6 @@ def conjugate_posterior(x, cov) -> dist.MultivariateNormal:
     post_mean = post_cov @ cov_inv @ x.sum(0)
     unit = torch.diag(1 / HALF_EXTENT)
     return dist.MultivariateNormal(unit @ post_mean, covariance_matrix=unit @ post_cov @ unit)
-
-
-def _num_data(x, num_data) -> int:
-    if x is not None:
-        return as_points(x).shape[0]
-    if num_data is None:
-        raise ValueError("num_data is required when x is None (how many points to simulate)")
-    return as_count(num_data, "num_data", minimum=1)
 
 
 def sample_predictive(draws: dict, num_samples: int) -> torch.Tensor:

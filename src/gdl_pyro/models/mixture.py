@@ -24,6 +24,7 @@ from pyro.infer import TraceEnum_ELBO, config_enumerate, infer_discrete
 from pyro.infer.autoguide import AutoNormal, init_to_value
 
 from gdl_pyro._validation import as_count, as_points
+from gdl_pyro._validation import num_data as checked_num_data
 from gdl_pyro.infer import SVIResult, fit_svi
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
@@ -63,7 +64,7 @@ def _components(locs, scales) -> dist.Normal:
 @config_enumerate
 def model(x=None, *, num_components: int, num_data=None):
     """The mixture with each point's component as a latent "assignment" (enumerated in SVI)."""
-    num_data = _num_data(x, num_data)
+    num_data = checked_num_data(x, num_data)
     weights, locs, scales = _globals(num_components)
     with pyro.plate("data", num_data):
         assignment = pyro.sample("assignment", dist.Categorical(weights))
@@ -72,7 +73,7 @@ def model(x=None, *, num_components: int, num_data=None):
 
 def marginal_model(x=None, *, num_components: int, num_data=None):
     """The same mixture with the assignment summed out: obs ~ MixtureSameFamily."""
-    num_data = _num_data(x, num_data)
+    num_data = checked_num_data(x, num_data)
     weights, locs, scales = _globals(num_components)
     with pyro.plate("data", num_data):
         mixture = dist.MixtureSameFamily(dist.Categorical(weights), _components(locs, scales))
@@ -157,14 +158,6 @@ def assign(fitted: MixtureFit, x) -> torch.Tensor:
     decoder = infer_discrete(conditioned, first_available_dim=-2, temperature=0)
     trace = poutine.trace(decoder).get_trace(x, num_components=fitted.num_components)
     return trace.nodes["assignment"]["value"]
-
-
-def _num_data(x, num_data) -> int:
-    if x is not None:
-        return as_points(x).shape[0]
-    if num_data is None:
-        raise ValueError("num_data is required when x is None (how many points to simulate)")
-    return as_count(num_data, "num_data", minimum=1)
 
 
 def sample_predictive(draws: dict, num_samples: int) -> torch.Tensor:

@@ -1,0 +1,217 @@
+"""Generative versus discriminative modelling, and conditional generation p(x | y).
+
+The chapter's contrast, on the world map with land masses as labels y:
+
+    discriminative:  p(y | x)                 "which land mass is this point on?"
+    generative:      p(x, y) = p(y) p(x | y)  which also answers, by Bayes' rule,
+                     p(y | x) = p(y) p(x | y) / sum_y' p(y') p(x | y'),
+                     and can be told what to make: x ~ p(x | y = Australia).
+
+A Bayesian logistic regression on random Fourier features (SVI) and a Gaussian mixture per land
+mass (SVI with enumeration) both classify held-out points; only the second can generate.
+
+Run: ``python s08_generative_vs_discriminative.py`` (``--quick`` for a first look).
+"""
+
+# %% [markdown]
+# # Generative versus discriminative
+#
+# A discriminative model learns where the borders between classes are. A generative model learns
+# what each class looks like, which is more (it needs a density over x) and lets it make new
+# examples of a class on request. The book's example is "generate an apple"; ours is "generate a
+# point on Australia".
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pyro
+import torch
+from matplotlib.colors import ListedColormap
+
+from gdl_pyro import plots
+from gdl_pyro.data import world
+from gdl_pyro.models.classify import ClassConditionalMixture, LogisticClassifier
+from gdl_pyro.scripting import chapter_parser, prepare_out_dir, write_results
+
+CLASS_COLORS = ["#e6550d", "#3182bd", "#756bb1", "#31a354", "#de2d26"]
+
+
+def decision_map(ax, predict, title: str, step: float):
+    """Predicted class over a grid of the whole map (sea too), with the coastline drawn on top."""
+    lon = torch.arange(-180 + step / 2, 180, step)
+    lat = torch.arange(90 - step / 2, -90, -step)
+    grid = torch.cartesian_prod(lat, lon).flip(1)
+    classes = predict(grid).reshape(len(lat), len(lon)).numpy()
+    ax.imshow(
+        classes,
+        extent=(-180, 180, -90, 90),
+        origin="upper",
+        cmap=ListedColormap(CLASS_COLORS),
+        vmin=-0.5,
+        vmax=len(CLASS_COLORS) - 0.5,
+        alpha=0.55,
+        interpolation="nearest",
+    )
+    ax.contour(
+        np.linspace(-180, 180, 1440),
+        np.linspace(90, -90, 720),
+        world.land_mask().numpy(),
+        levels=[0.5],
+        colors="black",
+        linewidths=0.4,
+    )
+    ax.set(
+        xlim=(-180, 180),
+        ylim=(-90, 90),
+        aspect="equal",
+        title=title,
+        xlabel="longitude",
+        ylabel="latitude",
+    )
+
+
+def main(args) -> dict:
+    pyro.set_rng_seed(args.seed)
+    pyro.clear_param_store()
+    out = prepare_out_dir(args.out_dir)
+    names = world.LAND_MASSES
+
+    # %% [markdown]
+    # ## Labelled data: points on land with the land mass they are on
+    # The labels are exact (the classes are separated by sea), so the Bayes classifier, which
+    # knows the true p(y) and p(x | y), is always right: the best any classifier can do is 1.
+
+    # %%
+    x, y = world.sample_land_labelled(args.num_data)
+    x_test, y_test = world.sample_land_labelled(args.num_heldout)
+    true_log_joint = (
+        torch.stack([world.LandMassUniform(c).log_prob(x_test) for c in range(len(names))], -1)
+        + world.land_mass_prior().log()
+    )
+    bayes_accuracy = (true_log_joint.argmax(-1) == y_test).double().mean().item()
+
+    # %% [markdown]
+    # ## The discriminative model: p(y | x) and nothing more
+
+    # %%
+    discriminative = LogisticClassifier(len(names))
+    discriminative.fit(x, y, num_steps=args.num_steps, quiet=args.quiet)
+    accuracy_discriminative = (discriminative.predict(x_test) == y_test).double().mean().item()
+
+    # %% [markdown]
+    # ## The generative model: p(y) p(x | y), a mixture of Gaussians per land mass
+
+    # %%
+    generative = ClassConditionalMixture(len(names), num_components=args.num_components)
+    generative.fit(x, y, num_steps=args.num_steps, quiet=args.quiet)
+    accuracy_generative = (generative.predict(x_test) == y_test).double().mean().item()
+
+    # %% [markdown]
+    # ## Both classify; compare their decision regions
+    # Over the sea neither model has seen data; where it draws the borders there is its own guess.
+
+    # %%
+    fig, axes = plt.subplots(1, 2, figsize=(15, 4.6), layout="constrained")
+    decision_map(
+        axes[0],
+        discriminative.predict,
+        f"Discriminative p(y | x): held-out accuracy {accuracy_discriminative:.4f}",
+        args.grid_step,
+    )
+    decision_map(
+        axes[1],
+        generative.predict,
+        f"Generative, by Bayes' rule: held-out accuracy {accuracy_generative:.4f}",
+        args.grid_step,
+    )
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.55) for c in CLASS_COLORS]
+    fig.legend(handles, names, loc="outside lower center", ncol=len(names), frameon=False)
+    plots.save(fig, out / "decision_regions.png")
+
+    # %% [markdown]
+    # ## Only one can generate: points made on request for each land mass
+    # `generative.sample(y, n)` draws from p(x | y). The logistic regression has no distribution
+    # over x at all: asked for "a point on Australia", it has nothing to sample from.
+
+    # %%
+    ax = plots.map_axes(
+        title="Conditional generation: points made on request for each land mass",
+        land_color=plots.MUTED_LAND_COLOR,
+    )
+    on_target = {}
+    for c, name in enumerate(names):
+        samples = generative.sample(c, args.num_generated)
+        on_target[name] = (world.land_mass_of(samples) == c).double().mean().item()
+        shown = samples[: args.num_shown]
+        ax.scatter(
+            shown[:, 0],
+            shown[:, 1],
+            s=4,
+            color=CLASS_COLORS[c],
+            zorder=3,
+            label=f"{name} ({on_target[name]:.0%} on target)",
+        )
+    plots.map_legend(ax)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        ncol=3,
+        fontsize=9,
+        markerscale=3,
+        frameon=False,
+    )
+    plots.save(ax.figure, out / "conditional_samples.png")
+
+    conditional_on_target = sum(on_target.values()) / len(on_target)
+    results = {
+        "accuracy_discriminative": accuracy_discriminative,
+        "accuracy_generative": accuracy_generative,
+        "bayes_accuracy": bayes_accuracy,
+        "conditional_on_target": conditional_on_target,
+        "on_target_by_class": on_target,
+        "classes": list(names),
+        "can_generate": {"discriminative": hasattr(discriminative, "sample"), "generative": True},
+    }
+    write_results(out, results)
+    if not args.quiet:
+        print(
+            f"held-out accuracy: discriminative {accuracy_discriminative:.4f}, generative "
+            f"{accuracy_generative:.4f}, Bayes (true densities) {bayes_accuracy:.4f}"
+        )
+        print(
+            "conditional samples on the requested land mass: "
+            + ", ".join(f"{name} {share:.2f}" for name, share in on_target.items())
+            + f"; mean {conditional_on_target:.3f}"
+        )
+        print("the discriminative model cannot generate: it has no p(x | y) to sample from")
+    return results
+
+
+def parse_args(argv=None):
+    parser = chapter_parser(
+        __file__, "Generative versus discriminative models, and conditional generation."
+    )
+    parser.add_argument("--num-data", type=int, default=20_000, help="labelled training points")
+    parser.add_argument("--num-heldout", type=int, default=10_000, help="labelled held-out points")
+    parser.add_argument("--num-steps", type=int, default=1000, help="SVI steps per fit")
+    parser.add_argument(
+        "--num-components", type=int, default=25, help="mixture components per land mass"
+    )
+    parser.add_argument(
+        "--num-generated", type=int, default=5000, help="conditional samples per land mass"
+    )
+    parser.add_argument(
+        "--num-shown", type=int, default=800, help="conditional samples drawn per land mass"
+    )
+    parser.add_argument(
+        "--grid-step", type=float, default=1.0, help="degrees between decision-map cells"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.num_data, args.num_heldout, args.num_steps, args.num_components = 3000, 2000, 200, 6
+        args.num_generated, args.grid_step = 1000, 3.0
+    return args
+
+
+if __name__ == "__main__":
+    main(parse_args())
