@@ -70,6 +70,8 @@ SCRIPTS = {
         "500",
         "--grid-step",
         "6",
+        "--num-draws",
+        "40",
     ],
     "s07_representation.py": [
         "--num-train",
@@ -232,6 +234,8 @@ def test_s08_generative_vs_discriminative(tmp_path):
     assert set(shares) == set(results["classes"])
     assert results["conditional_on_target"] == pytest.approx(sum(shares.values()) / len(shares))
     assert results["conditional_on_target"] > 0.5  # tiny fit; the defaults reach 0.83
+    assert set(results["logistic_bias_summary"]) == {f"bias[{name}]" for name in results["classes"]}
+    assert isinstance(results["logistic_khat"], float)
 
 
 def test_quick_mode_runs(tmp_path):

@@ -28,9 +28,10 @@ import pyro
 import torch
 from matplotlib.colors import ListedColormap
 
-from gdl_pyro import plots
+from gdl_pyro import diagnostics, plots
 from gdl_pyro.data import world
-from gdl_pyro.models.classify import ClassConditionalMixture, LogisticClassifier
+from gdl_pyro.diagnostics import az
+from gdl_pyro.models.classify import ClassConditionalMixture, LogisticClassifier, logistic_model
 from gdl_pyro.scripting import chapter_parser, prepare_out_dir, write_results
 
 CLASS_COLORS = ["#e6550d", "#3182bd", "#756bb1", "#31a354", "#de2d26"]
@@ -97,6 +98,29 @@ def main(args) -> dict:
     discriminative = LogisticClassifier(len(names))
     discriminative.fit(x, y, num_steps=args.num_steps, quiet=args.quiet)
     accuracy_discriminative = (discriminative.predict(x_test) == y_test).double().mean().item()
+
+    # %% [markdown]
+    # Its posterior, summarised by ArviZ: the per-class biases (the coefficients on the features
+    # are many and individually meaningless), and the PSIS k-hat that says whether the mean-field
+    # guide can stand in for the posterior.
+
+    # %%
+    phi = discriminative.features(x)
+    draws, log_weights = diagnostics.svi_draws(
+        logistic_model,
+        discriminative.guide,
+        phi,
+        y,
+        num_draws=args.num_draws,
+        num_classes=len(names),
+    )
+    idata = az.from_dict(
+        posterior={name: value.unsqueeze(0).numpy() for name, value in draws.items()},
+        coords={"class": list(names)},
+        dims={"bias": ["class"]},
+    )
+    bias_summary = az.summary(idata, var_names=["bias"], kind="stats")
+    logistic_khat = diagnostics.vi_khat(log_weights)
 
     # %% [markdown]
     # ## The generative model: p(y) p(x | y), a mixture of Gaussians per land mass
@@ -171,6 +195,8 @@ def main(args) -> dict:
         "on_target_by_class": on_target,
         "classes": list(names),
         "can_generate": {"discriminative": hasattr(discriminative, "sample"), "generative": True},
+        "logistic_bias_summary": bias_summary.to_dict(orient="index"),
+        "logistic_khat": logistic_khat,
     }
     write_results(out, results)
     if not args.quiet:
@@ -184,6 +210,8 @@ def main(args) -> dict:
             + f"; mean {conditional_on_target:.3f}"
         )
         print("the discriminative model cannot generate: it has no p(x | y) to sample from")
+        print(f"logistic regression posterior (ArviZ), guide k-hat {logistic_khat:.2f}:")
+        print(bias_summary.to_string())
     return results
 
 
@@ -205,6 +233,9 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--grid-step", type=float, default=1.0, help="degrees between decision-map cells"
+    )
+    parser.add_argument(
+        "--num-draws", type=int, default=200, help="guide draws for the ArviZ summary"
     )
     args = parser.parse_args(argv)
     if args.quick:
