@@ -59,17 +59,11 @@ class FittedModel:
         point fit).
     sample : callable
         n -> tensor (n, 2): draws from the (posterior predictive) model.
-    idata : az.InferenceData, optional
-        For Bayesian fits: posterior and training log-likelihood, for PSIS-LOO.
-    khat : float, optional
-        For VI fits: PSIS k-hat of the guide.
     """
 
     name: str
     log_density: Callable[[torch.Tensor], torch.Tensor]
     sample: Callable[[int], torch.Tensor]
-    idata: az.InferenceData | None = None
-    khat: float | None = None
 
 
 def pointwise_log_likelihood(
