@@ -52,3 +52,15 @@ def test_bad_arguments():
         fit_svi(lambda: None, lambda: None, num_steps=-1)
     with pytest.raises(ValueError, match="lr"):
         fit_svi(lambda: None, lambda: None, lr=0.0)
+
+
+def test_on_step_is_called_before_every_step():
+    seen = []
+
+    def model():
+        pyro.sample(
+            "z", dist.Normal(pyro.param("m", torch.tensor(0.0)), 1.0), obs=torch.tensor(1.0)
+        )
+
+    fit_svi(model, lambda: None, num_steps=7, quiet=True, on_step=seen.append)
+    assert seen == list(range(7))

@@ -90,12 +90,19 @@ def main(args) -> dict:
         batch_size=args.batch_size,
         lr=args.lr,
         lr_decay=args.lr_decay,
+        kl_warmup=args.kl_warmup,
         quiet=args.quiet,
     )
-    plots.save(
-        plots.plot_loss_trace(svi.losses, ylabel="-ELBO per image (nats)", title="VAE training"),
-        out / "elbo_trace.png",
-    )
+    fig = plots.plot_loss_trace(svi.losses, ylabel="-ELBO per image (nats)", title="VAE training")
+    if args.kl_warmup > 0:
+        fig.axes[0].axvline(
+            args.kl_warmup * args.num_steps,
+            color="gray",
+            ls=":",
+            label="end of KL warm-up (the true -ELBO from here)",
+        )
+        fig.axes[0].legend()
+    plots.save(fig, out / "elbo_trace.png")
 
     # %% [markdown]
     # ## One number for both models: the held-out log-likelihood
@@ -238,6 +245,12 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--taller-span", type=float, default=0.2, help="height change either side, in units"
+    )
+    parser.add_argument(
+        "--kl-warmup",
+        type=float,
+        default=0.5,
+        help="share of steps over which the KL weight rises to 1",
     )
     args = parser.parse_args(argv)
     if args.quick:

@@ -57,6 +57,7 @@ def fit_svi(
     optim=None,
     quiet: bool = False,
     desc: str = "SVI",
+    on_step: Callable[[int], None] | None = None,
     **kwargs,
 ) -> SVIResult:
     """Fit ``guide`` to ``model`` by stochastic variational inference.
@@ -81,6 +82,8 @@ def fit_svi(
         Defaults to ``pyro.optim.Adam({"lr": lr})``.
     quiet : bool
         Hide the tqdm progress bar.
+    on_step : callable, optional
+        Called with the step number before each step (e.g. to anneal a KL weight).
 
     Returns
     -------
@@ -94,6 +97,8 @@ def fit_svi(
     start = time.perf_counter()
     with tqdm(range(num_steps), desc=desc, disable=quiet, mininterval=0.5) as bar:
         for step in bar:
+            if on_step is not None:
+                on_step(step)
             losses.append(svi.step(*args, **kwargs))
             if step % 50 == 0 or step == num_steps - 1:
                 bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)

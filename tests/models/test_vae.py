@@ -72,3 +72,5 @@ def test_bad_input():
         vae.model()
     with pytest.raises(ValueError, match="x must have shape"):
         fit(vae, torch.zeros(5, 10), num_steps=1)
+    with pytest.raises(ValueError, match="kl_warmup"):
+        fit(vae, torch.zeros(5, SIZE * SIZE), num_steps=1, kl_warmup=1.0)

@@ -96,7 +96,7 @@ class VAE(nn.Module):
         if x is not None and (x.dim() != 2 or x.shape[1] != self.data_dim):
             raise ValueError(f"x must have shape (N, {self.data_dim}); got {tuple(x.shape)}")
 
-    def model(self, x=None, *, num_data=None, batch_size=None):
+    def model(self, x=None, *, num_data=None, batch_size=None, annealing_factor: float = 1.0):
         """z ~ N(0, I); x ~ ContinuousBernoulli(logits=f(z)). Without x, simulates ``num_data``."""
         self._check(x)
         pyro.module("decoder", self.decoder)
@@ -104,19 +104,21 @@ class VAE(nn.Module):
         if num_data is None:
             raise ValueError("num_data is required when x is None")
         with pyro.plate("data", num_data, subsample_size=batch_size) as index:
-            z = pyro.sample("z", dist.Normal(torch.zeros(self.latent_dim), 1.0).to_event(1))
+            with pyro.poutine.scale(scale=annealing_factor):  # KL weight; 1 is the true ELBO
+                z = pyro.sample("z", dist.Normal(torch.zeros(self.latent_dim), 1.0).to_event(1))
             obs = x[index] if x is not None else None
             return pyro.sample(
                 "obs", dist.ContinuousBernoulli(logits=self.decoder(z)).to_event(1), obs=obs
             )
 
-    def guide(self, x=None, *, num_data=None, batch_size=None):
+    def guide(self, x=None, *, num_data=None, batch_size=None, annealing_factor: float = 1.0):
         """q(z | x) = N(encoder(x)): the amortised guide."""
         self._check(x)
         pyro.module("encoder", self.encoder)
         with pyro.plate("data", x.shape[0], subsample_size=batch_size) as index:
             loc, scale = self.encoder(x[index])
-            pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+            with pyro.poutine.scale(scale=annealing_factor):
+                pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
     def encode(self, x) -> torch.Tensor:
         """Latent means E_q[z | x] of each image, shape (N, latent_dim)."""
@@ -142,6 +144,7 @@ def fit(
     batch_size: int = 128,
     lr: float = 2e-3,
     lr_decay: float = 1.0,
+    kl_warmup: float = 0.0,
     quiet: bool = False,
 ) -> SVIResult:
     """Train the VAE by SVI on minibatches (Trace_ELBO, ClippedAdam); losses are -ELBO per image.
@@ -155,27 +158,42 @@ def fit(
     lr_decay : float
         Factor by which the learning rate shrinks over the whole run, in (0, 1]; annealing
         makes the latent space a run ends with depend much less on the random start.
+    kl_warmup : float
+        Share of the steps over which the KL term's weight rises linearly from 0.01 to 1 (as in
+        Pyro's deep Markov model example): the decoder lays out the latent space before the
+        prior pulls it together. Losses during warm-up are not the ELBO; after it, they are.
     quiet : bool
         Hide the progress bar.
     """
     if not 0 < lr_decay <= 1:
         raise ValueError(f"lr_decay must be in (0, 1]; got {lr_decay}")
+    if not 0 <= kl_warmup < 1:
+        raise ValueError(f"kl_warmup must be in [0, 1); got {kl_warmup}")
     x = torch.as_tensor(x, dtype=torch.get_default_dtype())
     vae._check(x)
     # The subsampled plate already scales a minibatch up to the data set (N / B); 1 / N makes the
     # loss the negative ELBO per image.
     scale = 1.0 / x.shape[0]
 
+    warmup_steps = int(kl_warmup * num_steps)
+    kl_weight = {"now": 1.0}
+
+    def anneal(step: int):
+        if warmup_steps:  # from 0.01 (poutine.scale needs a positive weight) up to 1
+            kl_weight["now"] = min(1.0, 0.01 + 0.99 * step / warmup_steps)
+
     def model(x):
         with pyro.poutine.scale(scale=scale):
-            vae.model(x, batch_size=min(batch_size, x.shape[0]))
+            vae.model(x, batch_size=min(batch_size, x.shape[0]), annealing_factor=kl_weight["now"])
 
     def guide(x):
         with pyro.poutine.scale(scale=scale):
-            vae.guide(x, batch_size=min(batch_size, x.shape[0]))
+            vae.guide(x, batch_size=min(batch_size, x.shape[0]), annealing_factor=kl_weight["now"])
 
     # ClippedAdam: the continuous Bernoulli's normaliser has steep gradients near lambda = 0.5.
     optim = pyro.optim.ClippedAdam(
         {"lr": lr, "clip_norm": 10.0, "lrd": lr_decay ** (1 / num_steps)}
     )
-    return fit_svi(model, guide, x, num_steps=num_steps, optim=optim, quiet=quiet, desc="VAE")
+    return fit_svi(
+        model, guide, x, num_steps=num_steps, optim=optim, quiet=quiet, desc="VAE", on_step=anneal
+    )
