@@ -57,8 +57,17 @@ def _globals(num_components: int):
     return weights, locs, scales
 
 
-def _components(locs, scales) -> dist.Normal:
-    return dist.Normal(locs * HALF_EXTENT, scales * HALF_EXTENT).to_event(1)
+def _components(locs, scales) -> dist.MultivariateNormal:
+    """Diagonal Gaussians in degrees.
+
+    Written as a MultivariateNormal, not Normal(...).to_event(1): inside the data plate both are
+    expanded to (K, N), and Normal.log_prob would then take log(scale) of the expanded (K, N, 2)
+    view on every step, while MultivariateNormal keeps its scale factor unbroadcast. Same
+    density; the enumerated SVI step is measurably faster (see benchmarks/mixture_svi.py).
+    """
+    return dist.MultivariateNormal(
+        locs * HALF_EXTENT, scale_tril=torch.diag_embed(scales * HALF_EXTENT)
+    )
 
 
 @config_enumerate
@@ -67,7 +76,8 @@ def model(x=None, *, num_components: int, num_data=None):
     num_data = checked_num_data(x, num_data)
     weights, locs, scales = _globals(num_components)
     with pyro.plate("data", num_data):
-        assignment = pyro.sample("assignment", dist.Categorical(weights))
+        # logits, not probs: the log is taken of K numbers, not of the plate's (N, K) expansion.
+        assignment = pyro.sample("assignment", dist.Categorical(logits=weights.log()))
         return pyro.sample("obs", _components(locs[assignment], scales[assignment]), obs=x)
 
 
