@@ -121,7 +121,7 @@ def main(args) -> dict:
     assignment = mixture.assign(fits[best], shown)
     ax = plots.map_axes(
         title=f"Each point coloured by its most probable component (K={best})",
-        land_color=plots.MUTED_LAND_COLOR,
+        muted=True,
     )
     ax.scatter(shown[:, 0], shown[:, 1], c=assignment, cmap="tab20", s=5, zorder=3)
     centres = fits[best].median()["locs"] * HALF_EXTENT

@@ -31,20 +31,11 @@ from gdl_pyro import plots
 from gdl_pyro.data.tins import make_tins, measure_tins
 from gdl_pyro.infer import iwae_log_likelihood
 from gdl_pyro.models import ppca
-from gdl_pyro.models.vae import VAE
+from gdl_pyro.models.vae import VAE, latent_direction, linear_readout
 from gdl_pyro.models.vae import fit as fit_vae
 from gdl_pyro.scripting import chapter_parser, prepare_out_dir, write_results
 
 SIZE = 32
-
-
-def linear_fit(features: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Least squares with an intercept: coefficients (F + 1, T) and R^2 of each target column."""
-    design = torch.cat([features, torch.ones(len(features), 1)], 1).double()
-    coef = torch.linalg.lstsq(design, targets.double()).solution
-    residual = targets.double() - design @ coef
-    r2 = 1 - residual.pow(2).sum(0) / (targets.double() - targets.double().mean(0)).pow(2).sum(0)
-    return coef, r2
 
 
 def main(args) -> dict:
@@ -74,7 +65,7 @@ def main(args) -> dict:
     # %%
     ppca_params = ppca.mle(x)
     heldout_ll_ppca = ppca.log_likelihood(x_test, ppca_params).mean().item()
-    _, r2_ppca = linear_fit(ppca.posterior(x_test, ppca_params).loc, test_labels)
+    _, r2_ppca = linear_readout(ppca.posterior(x_test, ppca_params).loc, test_labels)
 
     # %% [markdown]
     # ## The VAE: a nonlinear f, learned by SVI
@@ -125,7 +116,7 @@ def main(args) -> dict:
 
     # %%
     z_test = vae.encode(x_test)
-    coef, r2_vae = linear_fit(z_test, test_labels)
+    coef, r2_vae = linear_readout(z_test, test_labels)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     for ax, column, name in zip(axes, range(2), ["height", "width"], strict=True):
         points = ax.scatter(
@@ -161,14 +152,13 @@ def main(args) -> dict:
     # %%
     # The fit maps latent means to labels: labels = z @ B + intercept, B of shape (2, 2). The
     # latent step dz that changes (height, width) by (1, 0) solves B^T dz = (1, 0).
-    to_labels = coef[0:2].float()
-    step_per_height = torch.linalg.solve(to_labels.T, torch.tensor([1.0, 0.0]))
+    step_per_height = latent_direction(coef, target=0)
     start_z = z_test.mean(0)
     steps = torch.linspace(-args.taller_span, args.taller_span, args.num_taller)
     taller = vae.decode(start_z + steps[:, None] * step_per_height)
     measured = measure_tins(taller.reshape(-1, SIZE, SIZE))
-    height_slope = linear_fit(steps[:, None], measured[:, :1])[0][0, 0].item()
-    width_slope = linear_fit(steps[:, None], measured[:, 1:])[0][0, 0].item()
+    height_slope = linear_readout(steps[:, None], measured[:, :1])[0][0, 0].item()
+    width_slope = linear_readout(steps[:, None], measured[:, 1:])[0][0, 0].item()
     fig = plots.plot_image_grid(
         taller.reshape(-1, SIZE, SIZE),
         ncols=args.num_taller,

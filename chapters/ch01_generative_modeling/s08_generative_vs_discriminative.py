@@ -160,7 +160,7 @@ def main(args) -> dict:
     # %%
     ax = plots.map_axes(
         title="Conditional generation: points made on request for each land mass",
-        land_color=plots.MUTED_LAND_COLOR,
+        muted=True,
     )
     on_target = {}
     for c, name in enumerate(names):
@@ -194,7 +194,10 @@ def main(args) -> dict:
         "conditional_on_target": conditional_on_target,
         "on_target_by_class": on_target,
         "classes": list(names),
-        "can_generate": {"discriminative": hasattr(discriminative, "sample"), "generative": True},
+        "can_generate": {
+            name: callable(getattr(model, "sample", None))
+            for name, model in [("discriminative", discriminative), ("generative", generative)]
+        },
         "logistic_bias_summary": bias_summary.to_dict(orient="index"),
         "logistic_khat": logistic_khat,
     }

@@ -28,6 +28,7 @@ from pyro.poutine.util import site_is_subsample
 
 from gdl_pyro._arviz import ELPDData, az
 from gdl_pyro.data import world
+from gdl_pyro.infer import replay_guide
 
 __all__ = [
     "FittedModel",
@@ -94,19 +95,16 @@ def svi_draws(model: Callable, guide: Callable, *args, num_draws: int = 500, **k
     Returns (draws: dict of tensors with a leading draw dimension, log_weights: tensor (S,)).
     """
     values, log_weights = {}, []
-    with torch.no_grad():
-        for _ in range(num_draws):
-            guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-            model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
-                *args, **kwargs
-            )
+    for _ in range(num_draws):
+        guide_trace, model_trace = replay_guide(model, guide, *args, **kwargs)
+        with torch.no_grad():
             log_weights.append(model_trace.log_prob_sum() - guide_trace.log_prob_sum())
-            for name, node in guide_trace.nodes.items():
-                # Latent sites only: not observations, plate subsamples or autoguide internals.
-                if node["type"] != "sample" or node["is_observed"] or site_is_subsample(node):
-                    continue
-                if not node["infer"].get("is_auxiliary"):
-                    values.setdefault(name, []).append(node["value"])
+        for name, node in guide_trace.nodes.items():
+            # Latent sites only: not observations, plate subsamples or autoguide internals.
+            if node["type"] != "sample" or node["is_observed"] or site_is_subsample(node):
+                continue
+            if not node["infer"].get("is_auxiliary"):
+                values.setdefault(name, []).append(node["value"])
     return {name: torch.stack(v) for name, v in values.items()}, torch.stack(log_weights)
 
 

@@ -17,7 +17,14 @@ from tqdm.auto import tqdm
 
 from gdl_pyro._validation import as_count
 
-__all__ = ["SVIResult", "fit_mcmc", "fit_svi", "iwae_log_likelihood", "log_importance_weights"]
+__all__ = [
+    "SVIResult",
+    "fit_mcmc",
+    "fit_svi",
+    "iwae_log_likelihood",
+    "log_importance_weights",
+    "replay_guide",
+]
 
 
 @dataclass
@@ -108,6 +115,19 @@ def fit_svi(
     return SVIResult(model, guide, losses, params, seconds)
 
 
+def replay_guide(model: Callable, guide: Callable, *args, **kwargs):
+    """One draw of the guide and the model replayed on it: (guide_trace, model_trace), no grad.
+
+    The two traces behind every importance weight p(x, z) / q(z | x) in this package.
+    """
+    with torch.no_grad():
+        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
+            *args, **kwargs
+        )
+    return guide_trace, model_trace
+
+
 def log_importance_weights(model: Callable, guide: Callable, *args, **kwargs) -> torch.Tensor:
     """log p(x_i, z_i) - log q(z_i | x_i) for each data point, from one draw of the guide.
 
@@ -119,23 +139,20 @@ def log_importance_weights(model: Callable, guide: Callable, *args, **kwargs) ->
     torch.Tensor
         Shape (N,).
     """
-    with torch.no_grad():
-        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
-            *args, **kwargs
-        )
-        total = 0.0
-        for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
+    guide_trace, model_trace = replay_guide(model, guide, *args, **kwargs)
+    total = 0.0
+    for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
+        with torch.no_grad():  # log-probabilities are computed lazily, outside replay_guide
             trace.compute_log_prob()
-            for name, site in trace.nodes.items():
-                if site["type"] != "sample" or site_is_subsample(site):
-                    continue
-                if site["log_prob"].dim() != 1:
-                    raise ValueError(
-                        f"site {name!r} has log_prob of shape {tuple(site['log_prob'].shape)}: "
-                        "every site must be one value per data point, inside the data plate"
-                    )
-                total = total + sign * site["log_prob"]
+        for name, site in trace.nodes.items():
+            if site["type"] != "sample" or site_is_subsample(site):
+                continue
+            if site["log_prob"].dim() != 1:
+                raise ValueError(
+                    f"site {name!r} has log_prob of shape {tuple(site['log_prob'].shape)}: "
+                    "every site must be one value per data point, inside the data plate"
+                )
+            total = total + sign * site["log_prob"]
     return total
 
 

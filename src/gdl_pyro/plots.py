@@ -19,7 +19,6 @@ __all__ = [
     "BOX_COLOR",
     "DATA_COLOR",
     "MODEL_COLOR",
-    "MUTED_LAND_COLOR",
     "add_box",
     "add_points",
     "plot_arviz",
@@ -51,19 +50,18 @@ def map_axes(
     *,
     show_land: bool = True,
     title: str | None = None,
-    land_color: str = LAND_COLOR,
+    muted: bool = False,
 ) -> Axes:
     """Axes over the sample space, longitude across and latitude up, land drawn if asked.
 
-    Pass ``land_color=MUTED_LAND_COLOR`` under points coloured by a categorical colormap, whose
-    greens and blues would vanish into the default land and sea.
+    ``muted=True`` draws grey land on white sea, for points coloured by a categorical colormap
+    whose greens and blues would vanish into the default land and sea.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4.8), layout="constrained")
     if show_land:
-        colors = matplotlib.colors.ListedColormap(
-            [SEA_COLOR if land_color == LAND_COLOR else "white", land_color]
-        )
+        palette = ["white", MUTED_LAND_COLOR] if muted else [SEA_COLOR, LAND_COLOR]
+        colors = matplotlib.colors.ListedColormap(palette)
         # Row 0 of the mask is the north: origin="upper" keeps the map north-up.
         ax.imshow(
             land_mask().numpy(),

@@ -6,7 +6,7 @@ import torch
 
 from gdl_pyro.data.tins import make_tins
 from gdl_pyro.infer import iwae_log_likelihood
-from gdl_pyro.models.vae import VAE, fit
+from gdl_pyro.models.vae import VAE, fit, latent_direction, linear_readout
 
 SIZE = 16
 # A 600-step fit on 800 small images: chance is R^2 = 0; a latent space that has found the two
@@ -17,12 +17,6 @@ QUICK_R2 = 0.6
 def data(num, seed):
     images, labels = make_tins(num, size=SIZE, seed=seed)
     return images.reshape(num, -1), labels
-
-
-def r2(features, targets):
-    design = torch.cat([features, torch.ones(len(features), 1)], 1)
-    residual = targets - design @ torch.linalg.lstsq(design, targets).solution
-    return 1 - residual.pow(2).sum(0) / (targets - targets.mean(0)).pow(2).sum(0)
 
 
 def test_model_and_guide_sites_have_the_expected_shapes():
@@ -47,7 +41,7 @@ def test_quick_fit_finds_height_and_width():
     vae = VAE(data_dim=SIZE * SIZE, hidden_dim=128)
     result = fit(vae, x, num_steps=600, batch_size=100, lr=3e-3, quiet=True)
     assert result.losses[-1] < result.losses[0]
-    scores = r2(vae.encode(x_test), labels_test)
+    _, scores = linear_readout(vae.encode(x_test), labels_test)
     assert (scores > QUICK_R2).all(), scores
     # The IWAE bound tightens with K: on average K = 20 is above the ELBO (K = 1).
     elbo = iwae_log_likelihood(vae.model, vae.guide, x_test, num_particles=1).mean()
@@ -74,3 +68,18 @@ def test_bad_input():
         fit(vae, torch.zeros(5, 10), num_steps=1)
     with pytest.raises(ValueError, match="kl_warmup"):
         fit(vae, torch.zeros(5, SIZE * SIZE), num_steps=1, kl_warmup=1.0)
+
+
+def test_readout_and_direction_recover_a_known_linear_latent_space():
+    # Latents made from the labels by a known affine map: the read-out is exact (R^2 = 1) and the
+    # "taller" step moves height by exactly 1 and width by exactly 0.
+    labels = torch.rand(200, 2, generator=torch.Generator().manual_seed(0))
+    mixing = torch.tensor([[2.0, -1.0], [0.5, 3.0]])
+    z = labels @ mixing + torch.tensor([0.3, -0.7])
+    coef, r2 = linear_readout(z, labels)
+    assert torch.allclose(r2, torch.ones(2, dtype=torch.float64), atol=1e-9)
+    step = latent_direction(coef, target=0)
+    # z = labels M + c, so one unit of height is the latent step M[0] (and width stays put).
+    assert torch.allclose(step, mixing[0], atol=1e-4)
+    with pytest.raises(ValueError, match="as many latents as targets"):
+        latent_direction(torch.zeros(4, 2), target=0)

@@ -20,6 +20,7 @@ import torch
 from torch.distributions import constraints
 
 from gdl_pyro._validation import as_count, as_points
+from gdl_pyro._validation import num_data as checked_num_data
 from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, UniformBox
 from gdl_pyro.infer import SVIResult, fit_svi
 
@@ -53,13 +54,8 @@ def model(x=None, *, low, high, num_data=None):
     torch.Tensor
         The observed or simulated points, shape (N, 2).
     """
-    if x is None:
-        if num_data is None:
-            raise ValueError("num_data is required when x is None (how many points to simulate)")
-        num_data = as_count(num_data, "num_data", minimum=1)
-    else:
-        x = as_points(x)
-        num_data = x.shape[0]
+    num_data = checked_num_data(x, num_data)
+    x = None if x is None else as_points(x)
     with pyro.plate("data", num_data):
         return pyro.sample("obs", UniformBox(low, high), obs=x)
 

@@ -17,6 +17,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
+from pyro.infer import Predictive
 from pyro.infer.autoguide import AutoNormal
 
 from gdl_pyro._validation import as_count, as_points
@@ -103,12 +104,14 @@ class LogisticClassifier:
         """Posterior draws of the coefficients from the guide."""
         if self.guide is None:
             raise ValueError("fit the classifier before asking for draws")
-        with torch.no_grad():
-            samples = [
-                self.guide(self.features(torch.zeros(1, 2)), num_classes=self.num_classes)
-                for _ in range(as_count(num_draws, "num_draws", minimum=1))
-            ]
-        return {name: torch.stack([s[name] for s in samples]) for name in samples[0]}
+        predictive = Predictive(
+            logistic_model,
+            guide=self.guide,
+            num_samples=as_count(num_draws, "num_draws", minimum=1),
+            return_sites=["coef", "bias"],
+        )
+        with torch.no_grad():  # the features are not needed for the coefficients: one dummy row
+            return predictive(self.features(torch.zeros(1, 2)), num_classes=self.num_classes)
 
     def predict_proba(self, points, num_draws: int = 100) -> torch.Tensor:
         """Posterior predictive p(y | x), averaged over guide draws: shape (N, classes)."""

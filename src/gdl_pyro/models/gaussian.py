@@ -24,7 +24,6 @@ __all__ = [
     "conjugate_posterior",
     "in_degrees",
     "log_density",
-    "marginal_model",
     "mle",
     "model",
     "scale_tril",
@@ -77,10 +76,6 @@ def model(x=None, *, num_data=None, cov=None):
         return pyro.sample(
             "obs", dist.MultivariateNormal(loc * HALF_EXTENT, scale_tril=tril), obs=x
         )
-
-
-# The Gaussian has no discrete latent: its log-likelihood form is the model itself.
-marginal_model = model
 
 
 def in_degrees(loc, scale) -> tuple[torch.Tensor, torch.Tensor]:

@@ -115,9 +115,6 @@ class MixtureFit:
         with torch.no_grad():
             return {name: value.detach() for name, value in self.guide.median().items()}
 
-    def model_kwargs(self) -> dict:
-        return {"num_components": self.num_components}
-
 
 def fit(
     x,

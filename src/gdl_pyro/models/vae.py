@@ -26,7 +26,7 @@ from torch import nn
 
 from gdl_pyro.infer import SVIResult, fit_svi
 
-__all__ = ["VAE", "fit"]
+__all__ = ["VAE", "fit", "latent_direction", "linear_readout"]
 
 
 class Encoder(nn.Module):
@@ -197,3 +197,31 @@ def fit(
     return fit_svi(
         model, guide, x, num_steps=num_steps, optim=optim, quiet=quiet, desc="VAE", on_step=anneal
     )
+
+
+def linear_readout(features, targets) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least squares from features (e.g. latent means) to targets, with an intercept.
+
+    Returns the coefficients, shape (F + 1, T) with the intercept last, and the R^2 of each
+    target column: how much of each true factor a straight line through the latent space explains.
+    """
+    design = torch.cat([features, torch.ones(len(features), 1)], 1).double()
+    targets = torch.as_tensor(targets).double()
+    coef = torch.linalg.lstsq(design, targets).solution
+    residual = targets - design @ coef
+    r2 = 1 - residual.pow(2).sum(0) / (targets - targets.mean(0)).pow(2).sum(0)
+    return coef, r2
+
+
+def latent_direction(coef: torch.Tensor, target: int) -> torch.Tensor:
+    """The latent step that moves target ``target`` by +1 and holds every other target fixed.
+
+    With the read-out targets = z B + c (B = ``coef`` without its intercept row, square when the
+    latent space has one dimension per target), the step dz solves B^T dz = e_target.
+    """
+    readout = coef[:-1].to(torch.get_default_dtype())
+    if readout.shape[0] != readout.shape[1]:
+        raise ValueError(f"coef must map as many latents as targets; got {tuple(readout.shape)}")
+    unit = torch.zeros(readout.shape[1])
+    unit[target] = 1.0
+    return torch.linalg.solve(readout.T, unit)
