@@ -78,7 +78,7 @@ def main(args) -> dict:
             filled=False,
         )
     plots.add_points(ax, x, label="observations")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9, frameon=False)
+    plots.map_legend(ax, ncol=2)
     plots.save(ax.figure, out / "parametric_family.png")
 
     # %% [markdown]

@@ -167,23 +167,9 @@ def main(args) -> dict:
         samples = generative.sample(c, args.num_generated)
         on_target[name] = (world.land_mass_of(samples) == c).double().mean().item()
         shown = samples[: args.num_shown]
-        ax.scatter(
-            shown[:, 0],
-            shown[:, 1],
-            s=4,
-            color=CLASS_COLORS[c],
-            zorder=3,
-            label=f"{name} ({on_target[name]:.0%} on target)",
-        )
-    plots.map_legend(ax)
-    ax.legend(
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.14),
-        ncol=3,
-        fontsize=9,
-        markerscale=3,
-        frameon=False,
-    )
+        label = f"{name} ({on_target[name]:.0%} on target)"
+        plots.add_points(ax, shown, color=CLASS_COLORS[c], size=4, label=label)
+    plots.map_legend(ax, ncol=3, markerscale=3)
     plots.save(ax.figure, out / "conditional_samples.png")
 
     conditional_on_target = sum(on_target.values()) / len(on_target)

@@ -169,14 +169,14 @@ def plot_world(
     return ax.figure
 
 
-def map_legend(ax: Axes) -> Axes:
+def map_legend(ax: Axes, *, ncol: int = 4, markerscale: float = 2) -> Axes:
     """A legend under the map, where it hides no land and no points."""
     ax.legend(
         loc="upper center",
         bbox_to_anchor=(0.5, -0.14),
-        ncol=4,
+        ncol=ncol,
         fontsize=9,
-        markerscale=2,
+        markerscale=markerscale,
         frameon=False,
     )
     return ax
