@@ -13,6 +13,13 @@ factors into a Gaussian blob, so even a perfect latent space is a curved image o
 best linear R^2 from a Gaussianised uniform factor back to the factor is
 corr(U, Phi^{-1}(U))^2 = 0.955. Bell-shaped factors need far less bending, and the linear read-out
 of height and width from the latent space measures what was learned rather than that warp.
+
+Edges are anti-aliased: each pixel is the mean of ``antialias`` x ``antialias`` samples inside it
+(a box filter), so a pixel on the tin's edge is as bright as the share of it the tin covers. With
+one sample per pixel (``antialias=1``, hard edges) the image changes only when an edge crosses a
+pixel centre: width is visible in whole pixels, about 16 steps over its range, and a VAE learns it
+as 16 separate bands in its latent space (a linear read-out of width then reached R^2 0.92-0.94).
+Anti-aliased, a change of width of a quarter pixel changes the image, as it does in a photograph.
 """
 
 import torch
@@ -26,6 +33,7 @@ __all__ = ["LID_RATIO", "make_tins", "measure_tins", "render_tins"]
 # with width would tie the two factors together and bend the latent space a model learns).
 LID_RATIO = 0.05
 BODY_DARK, BODY_BRIGHT, LID_BRIGHTNESS = 0.35, 0.85, 1.0
+_CHUNK_SAMPLES = 2**24  # point samples rendered at once when anti-aliasing (64 MB in float32)
 
 
 def _check_range(values, name: str) -> tuple[float, float]:
@@ -47,8 +55,28 @@ def _beta(concentration: int, shape: tuple[int, int], rng: torch.Generator | Non
     return uniforms.sort(-1).values[..., concentration - 1]
 
 
-def render_tins(height: torch.Tensor, width: torch.Tensor, size: int = 32) -> torch.Tensor:
-    """Draw tins of given heights and widths (fractions of the side) as (N, size, size) images."""
+def render_tins(
+    height: torch.Tensor, width: torch.Tensor, size: int = 32, antialias: int = 4
+) -> torch.Tensor:
+    """Draw tins of given heights and widths (fractions of the side) as (N, size, size) images.
+
+    Each pixel averages ``antialias`` x ``antialias`` point samples; 1 draws hard edges.
+    """
+    antialias = as_count(antialias, "antialias", minimum=1)
+    if antialias == 1:
+        return _render_points(height, width, size)
+    fine = size * antialias
+    chunk = max(1, _CHUNK_SAMPLES // fine**2)  # bounds the memory of the fine images
+    return torch.cat(
+        [
+            _render_points(h, w, fine).reshape(-1, size, antialias, size, antialias).mean((2, 4))
+            for h, w in zip(height.split(chunk), width.split(chunk), strict=True)
+        ]
+    )
+
+
+def _render_points(height: torch.Tensor, width: torch.Tensor, size: int) -> torch.Tensor:
+    """The tins sampled at the centre of each of size x size pixels (hard edges)."""
     centres = (torch.arange(size, dtype=torch.get_default_dtype()) + 0.5) / size
     y, x = centres[None, :, None], centres[None, None, :]  # row = y going down, column = x
     h, w = height[:, None, None], width[:, None, None]
@@ -71,6 +99,7 @@ def make_tins(
     height_range=(0.35, 0.9),
     width_range=(0.3, 0.8),
     concentration: int = 2,
+    antialias: int = 4,
     seed: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate biscuit-tin images and their true (height, width).
@@ -85,6 +114,8 @@ def make_tins(
         Ranges of height and width, as fractions of the side, inside (0, 1].
     concentration : int
         c of the Beta(c, c) draw within each range, >= 1; 1 is uniform.
+    antialias : int
+        Point samples per pixel along each axis, >= 1; 1 draws hard edges (see the module notes).
     seed : int, optional
         Seed of a private generator; None uses torch's global RNG.
 
@@ -105,19 +136,23 @@ def make_tins(
     labels = torch.stack(
         [h_low + (h_high - h_low) * u[:, 0], w_low + (w_high - w_low) * u[:, 1]], -1
     )
-    return render_tins(labels[:, 0], labels[:, 1], size), labels
+    return render_tins(labels[:, 0], labels[:, 1], size, antialias), labels
 
 
-def measure_tins(images: torch.Tensor, threshold: float = 0.5 * BODY_DARK) -> torch.Tensor:
-    """Measure (height, width) back from pixels: the extent of pixels brighter than ``threshold``.
+def measure_tins(images: torch.Tensor) -> torch.Tensor:
+    """Measure (height, width) back from pixels, to within about a pixel.
 
     Works on generated and on decoded images (N, size, size); returns fractions of the side,
-    shape (N, 2). Counts rows and columns that hold a bright pixel, so it is exact to one pixel.
+    shape (N, 2). Tins are centred, so width is the count of pixels along the middle row brighter
+    than half the body's dark edge, and height the count along the middle column brighter than
+    half the body's bright centre: an anti-aliased edge pixel counts when the tin covers about
+    half of it. (Counting every row that holds any bright pixel would count the lid's rim, at
+    full brightness, from a sliver of coverage, and overstate both extents.)
     """
     if images.dim() != 3 or images.shape[-1] != images.shape[-2]:
         raise ValueError(f"images must have shape (N, size, size); got {tuple(images.shape)}")
-    bright = images > threshold
     size = images.shape[-1]
-    height = bright.any(-1).sum(-1) / size
-    width = bright.any(-2).sum(-1) / size
+    middle = size // 2
+    width = (images[:, middle, :] > 0.5 * BODY_DARK).sum(-1) / size
+    height = (images[:, :, middle] > 0.5 * BODY_BRIGHT).sum(-1) / size
     return torch.stack([height, width], -1).to(torch.get_default_dtype())
