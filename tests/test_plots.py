@@ -2,6 +2,7 @@
 
 import matplotlib.colors as mcolors
 import numpy as np
+import pytest
 import torch
 
 from gdl_pyro import plots
@@ -58,3 +59,25 @@ def test_line_only_markers_are_visible():
     plots.add_points(ax, torch.zeros(3, 2), marker="o")
     assert ax.collections[0].get_linewidths()[0] > 0  # an x with no edge draws nothing
     assert ax.collections[1].get_linewidths()[0] == 0
+
+
+def test_loss_trace_zooms_on_the_tail():
+    losses = np.concatenate([[1000.0], np.linspace(10, 9, 99)])
+    ax = plots.plot_loss_trace(losses).axes[0]
+    assert ax.get_ylim()[1] >= 1000  # the whole trace: the first spike sets the scale
+    ax = plots.plot_loss_trace(losses, zoom_after=1).axes[0]
+    low, high = ax.get_ylim()
+    assert 8.9 < low < 9 and 10 < high < 10.1  # the tail fills the axes (5% padding)
+    assert ax.lines[0].get_ydata()[0] == 1000  # the spike is still drawn, off the axes
+    with pytest.raises(ValueError, match="zoom_after"):
+        plots.plot_loss_trace(losses, zoom_after=100)
+
+
+def test_loss_trace_smooths_with_a_running_mean():
+    losses = np.tile([1.0, 3.0], 50)  # alternating minibatch noise around 2
+    ax = plots.plot_loss_trace(losses, smooth=10).axes[0]
+    raw, mean = ax.lines
+    assert np.array_equal(raw.get_ydata(), losses)
+    assert np.allclose(mean.get_ydata(), 2.0) and mean.get_xdata()[0] == 10
+    with pytest.raises(ValueError, match="smooth"):
+        plots.plot_loss_trace(losses, smooth=0)

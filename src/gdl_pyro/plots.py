@@ -218,12 +218,38 @@ def plot_loss_trace(
     target: float | None = None,
     target_label: str = "closed form",
     title: str | None = None,
+    zoom_after: int | None = None,
+    smooth: int | None = None,
 ) -> Figure:
-    """A loss trace against step, with an optional horizontal target."""
+    """A loss trace against step, with an optional horizontal target.
+
+    ``zoom_after`` limits the y-axis to the losses from that step on (the early drop runs off the
+    top), so that a slow late descent is not drawn as a flat line under a tall first spike.
+    ``smooth`` draws the running mean over that many steps on top of the (faded) per-step losses:
+    minibatch losses are noisy, and the trend is what a reader wants to see.
+    """
+    losses = np.asarray(losses, dtype=float)
+    steps = np.arange(1, len(losses) + 1)
+    if zoom_after is not None and not 0 <= zoom_after < len(losses):
+        raise ValueError(f"zoom_after must be in [0, {len(losses)}); got {zoom_after}")
+    if smooth is not None and not 1 <= smooth <= len(losses):
+        raise ValueError(f"smooth must be in [1, {len(losses)}]; got {smooth}")
     fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
-    ax.plot(np.arange(1, len(losses) + 1), losses, label="Pyro fit")
+    if smooth is None:
+        ax.plot(steps, losses, label="Pyro fit")
+    else:
+        ax.plot(steps, losses, color="C0", alpha=0.3, lw=0.8, label="Pyro fit, per step")
+        mean = np.convolve(losses, np.ones(smooth) / smooth, mode="valid")
+        ax.plot(steps[smooth - 1 :], mean, color="C0", label=f"mean of the last {smooth} steps")
     if target is not None:
         ax.axhline(target, color="red", ls="--", label=target_label)
+    if zoom_after is not None:
+        tail = losses[zoom_after:]
+        low, high = tail.min(), tail.max()
+        if target is not None:
+            low, high = min(low, target), max(high, target)
+        pad = 0.05 * (high - low) or 1.0
+        ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.legend()
