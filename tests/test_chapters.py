@@ -75,13 +75,13 @@ SCRIPTS = {
     ],
     "s07_representation.py": [
         "--num-train",
-        "600",
+        "1000",
         "--num-test",
         "200",
         "--num-steps",
-        "300",
+        "800",
         "--hidden-dim",
-        "64",
+        "128",
         "--num-particles",
         "3",
         "--grid",
@@ -93,6 +93,11 @@ SCRIPTS = {
 # Monte Carlo shares from 20,000 draws: standard error below 0.004.
 MC_TOL = 0.015
 LOG_LAND_AREA = 9.972
+# s07's small run: well above chance (0) and below what seeds 0 to 3 reach (0.91 to 0.96).
+SMALL_RUN_R2 = 0.85
+# s07's "taller" slopes, from 5 decoded tins measured in whole pixels (1/32 over a 0.4 span, so
+# one pixel at either end moves a slope by about 0.08): three pixels' worth.
+TALLER_TOL = 0.25
 
 
 def run_script(name: str, tmp_path: Path, *extra: str) -> dict:
@@ -217,18 +222,19 @@ def test_s06_compare_fits(tmp_path):
 
 def test_s07_representation(tmp_path):
     results = run_script("s07_representation.py", tmp_path)
-    # Tiny run: the PPCA numbers are exact whatever the VAE has learned in 300 steps.
-    assert math.isfinite(results["heldout_ll_ppca"]) and math.isfinite(results["heldout_ll_vae"])
-    assert (
-        results["heldout_ll_vae"] >= results["elbo_vae"] - 1.0
-    )  # IWAE (K=3) is above the ELBO, up to noise
-    assert results["r2_height_ppca"] > 0.5  # even the linear model's latent tracks height
-    assert 0.0 < results["r2_height"] <= 1.0 and 0.0 < results["r2_width"] <= 1.0
+    # A small run (800 steps, 1,000 images, ~10 s on one thread) already finds both factors:
+    # chance is R^2 = 0, and seeds 0 to 3 give 0.91 to 0.96 (the default run: 0.97 to 0.99).
+    assert results["r2_height"] > SMALL_RUN_R2 and results["r2_width"] > SMALL_RUN_R2
+    assert results["r2_height_ppca"] > SMALL_RUN_R2  # the linear model's latent tracks them too
+    # The nonlinear decoder is the far better density: thousands of nats against PPCA's hundreds.
+    assert results["heldout_ll_vae"] > results["heldout_ll_ppca"]
+    assert results["heldout_ll_vae"] >= results["elbo_vae"] - 1.0  # IWAE (K=3) over the ELBO
     assert results["generated_in_range"] is True
-    assert results["taller_height_slope"] > 0  # decoded tins get taller along the direction
-    # At this size the width is not yet held (the default run: +1.05 height, -0.01 width per
-    # step); the direction's algebra is tested exactly in tests/models/test_vae.py.
-    assert isinstance(results["taller_width_slope"], float)
+    # "Make it taller" moves measured height by about one unit per unit step and holds width.
+    # Extents are measured in whole pixels (1/32 each) over a 0.4 span: slopes are coarse, so
+    # the bands are wide; seeds 0 to 3 give height 1.00 to 1.16 and width -0.13 to 0.
+    assert results["taller_height_slope"] == pytest.approx(1.0, abs=TALLER_TOL)
+    assert results["taller_width_slope"] == pytest.approx(0.0, abs=TALLER_TOL)
 
 
 def test_s08_generative_vs_discriminative(tmp_path):

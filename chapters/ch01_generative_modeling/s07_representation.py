@@ -84,7 +84,13 @@ def main(args) -> dict:
         kl_warmup=args.kl_warmup,
         quiet=args.quiet,
     )
-    fig = plots.plot_loss_trace(svi.losses, ylabel="-ELBO per image (nats)", title="VAE training")
+    fig = plots.plot_loss_trace(
+        svi.losses,
+        ylabel="-ELBO per image (nats)",
+        title="VAE training (the first steps' drop from 0 runs off the top)",
+        zoom_after=len(svi.losses) // 20,
+        smooth=max(1, len(svi.losses) // 40),
+    )
     if args.kl_warmup > 0:
         fig.axes[0].axvline(
             args.kl_warmup * args.num_steps,
@@ -224,7 +230,7 @@ def parse_args(argv=None):
         "--lr-decay", type=float, default=0.05, help="learning rate shrinks by this over the run"
     )
     parser.add_argument(
-        "--hidden-dim", type=int, default=256, help="width of encoder and decoder layers"
+        "--hidden-dim", type=int, default=512, help="width of encoder and decoder layers"
     )
     parser.add_argument("--num-particles", type=int, default=50, help="K of the IWAE estimate")
     parser.add_argument(
