@@ -7,8 +7,9 @@ import pyro
 import torch
 
 from gdl_pyro.data import world
+from gdl_pyro.data.tins import make_tins
 from gdl_pyro.distributions import UniformBox
-from gdl_pyro.models import box
+from gdl_pyro.models import box, vae
 
 
 def best_of(repeats: int, fn) -> float:
@@ -45,6 +46,14 @@ def main() -> None:
     pyro.clear_param_store()
     fitted = box.fit(data, num_steps=500, quiet=True)
     row("box.fit (SVI steps, N=1000)", 500, fitted.svi.seconds, "steps")
+    for antialias in (1, 4):
+        seconds = best_of(3, lambda a=antialias: make_tins(10_000, antialias=a, seed=0))
+        row(f"make_tins (antialias={antialias})", 10_000, seconds, "images")
+    images, _ = make_tins(2000, seed=0)
+    pyro.clear_param_store()
+    model = vae.VAE(data_dim=32 * 32, hidden_dim=512)  # s07's default size and batch
+    fitted = vae.fit(model, images.reshape(2000, -1), num_steps=200, batch_size=128, quiet=True)
+    row("VAE fit (SVI steps, B=128)", 200, fitted.seconds, "steps")
     mixture_svi.main()
 
 
