@@ -101,3 +101,18 @@ def test_bad_arguments(kwargs, match):
         measure_tins(torch.zeros(3, 32, 16))
     with pytest.raises(ValueError, match="antialias"):
         make_tins(5, antialias=0)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "match"),
+    [
+        ([0.5], [0.5, 0.6], "same length"),
+        ([[0.5]], [[0.5]], "height must be 1-D"),
+        ([0.5], [float("nan")], "width must hold fractions"),
+        ([1.5], [0.5], "height must hold fractions"),
+        ([0.5], [0.0], "width must hold fractions"),
+    ],
+)
+def test_render_rejects_bad_extents(height, width, match):
+    with pytest.raises(ValueError, match=match):
+        render_tins(torch.tensor(height), torch.tensor(width))

@@ -44,6 +44,16 @@ def _check_range(values, name: str) -> tuple[float, float]:
     return low, high
 
 
+def _as_extent(values, name: str) -> torch.Tensor:
+    """A 1-D float tensor of extents in (0, 1], or a ValueError naming the argument."""
+    values = torch.as_tensor(values, dtype=torch.get_default_dtype())
+    if values.dim() != 1:
+        raise ValueError(f"{name} must be 1-D (one value per tin); got shape {tuple(values.shape)}")
+    if not ((values > 0) & (values <= 1)).all():  # also catches NaN
+        raise ValueError(f"{name} must hold fractions of the side in (0, 1]; got {values}")
+    return values
+
+
 def _beta(concentration: int, shape: tuple[int, int], rng: torch.Generator | None) -> torch.Tensor:
     """Beta(c, c) draws for integer c from a seeded generator: the c-th smallest of 2c - 1 uniforms.
 
@@ -60,8 +70,15 @@ def render_tins(
 ) -> torch.Tensor:
     """Draw tins of given heights and widths (fractions of the side) as (N, size, size) images.
 
-    Each pixel averages ``antialias`` x ``antialias`` point samples; 1 draws hard edges.
+    ``height`` and ``width`` are 1-D and of one length, with values in (0, 1]. Each pixel
+    averages ``antialias`` x ``antialias`` point samples; 1 draws hard edges.
     """
+    height, width = _as_extent(height, "height"), _as_extent(width, "width")
+    if height.shape != width.shape:
+        raise ValueError(
+            f"height and width must have the same length; got {len(height)} and {len(width)}"
+        )
+    size = as_count(size, "size", minimum=8)
     antialias = as_count(antialias, "antialias", minimum=1)
     if antialias == 1:
         return _render_points(height, width, size)
