@@ -95,8 +95,9 @@ MC_TOL = 0.015
 LOG_LAND_AREA = 9.972
 # s07's small run: well above chance (0) and below what seeds 0 to 3 reach (0.91 to 0.96).
 SMALL_RUN_R2 = 0.85
-# s07's "taller" slopes, from 5 decoded tins measured in whole pixels (1/32 over a 0.4 span, so
-# one pixel at either end moves a slope by about 0.08): three pixels' worth.
+# s07's "taller" slopes, fitted to 5 decoded tins at steps -0.2 to 0.2 measured in whole pixels:
+# one pixel (1/32) at an end tin moves the least-squares slope by (1/32) x 0.2 / 0.1 = 0.06, so
+# this is four pixels' worth of measuring error.
 TALLER_TOL = 0.25
 
 
