@@ -101,7 +101,8 @@ def main(args) -> dict:
             ls=":",
             label="end of KL warm-up (the true -ELBO from here)",
         )
-        fig.axes[0].legend()
+    # Minibatch noise fills the axes: the legend goes below them, not over the curve.
+    fig.axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
     plots.save(fig, out / "elbo_trace.png")
 
     # %% [markdown]
@@ -175,8 +176,11 @@ def main(args) -> dict:
         titles=[f"h {h:.2f}\nw {w:.2f}" for h, w in measured],
     )
     fig.suptitle(
-        f"Make it taller: a step along one latent direction (height slope {height_slope:.2f}, "
-        f"width slope {width_slope:.2f})"
+        "Make it taller: decoded tins along one latent direction "
+        f"(per unit step: height {height_slope:+.2f}, width {width_slope:+.2f})\n"
+        "labels: height and width measured from each image's pixels, in whole pixels "
+        "(so neighbours can tie)",
+        fontsize=11,
     )
     plots.save(fig, out / "make_it_taller.png")
 
