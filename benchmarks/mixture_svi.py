@@ -6,6 +6,7 @@ scales), one reparameterised draw per step, Adam. The ratio of steps per second 
 per-step overhead for enumeration, tracing and the autoguide.
 """
 
+import contextlib
 import math
 import time
 
@@ -19,38 +20,31 @@ from gdl_pyro.models import mixture
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
 
-def steps_per_second(step, num_steps: int, warmup: int = 20) -> float:
-    for _ in range(warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(num_steps):
-        step()
-    return num_steps / (time.perf_counter() - start)
+def steps_per_second(step, num_steps: int, warmup: int = 20, scope=None) -> float:
+    with scope or contextlib.nullcontext():
+        for _ in range(warmup):
+            step()
+        start = time.perf_counter()
+        for _ in range(num_steps):
+            step()
+        return num_steps / (time.perf_counter() - start)
 
 
-def pyro_step(x, k):
-    pyro.clear_param_store()
-    fitted = mixture.fit(x, num_components=k, num_steps=1, quiet=True)  # builds guide and params
+def pyro_step(x, k, model=mixture.model, loss=None):
+    """One SVI step of the fit's own guide, in the fit's own param store (as mixture.fit runs)."""
+    fitted = mixture.fit(x, num_components=k, num_steps=1, num_draws=1, quiet=True, seed=0)
     svi = pyro.infer.SVI(
-        pyro.poutine.scale(mixture.model, scale=1.0 / len(x)),
+        pyro.poutine.scale(model, scale=1.0 / len(x)),
         pyro.poutine.scale(fitted.guide, scale=1.0 / len(x)),
         pyro.optim.Adam({"lr": 0.05}),
-        pyro.infer.TraceEnum_ELBO(max_plate_nesting=1),
+        loss or pyro.infer.TraceEnum_ELBO(max_plate_nesting=1),
     )
-    return lambda: svi.step(x, num_components=k)
+    return (lambda: svi.step(x, num_components=k)), fitted.svi.scope()
 
 
 def pyro_marginal_step(x, k):
     """The same ELBO with the sum written as MixtureSameFamily: no enumeration, plain Trace_ELBO."""
-    pyro.clear_param_store()
-    fitted = mixture.fit(x, num_components=k, num_steps=1, quiet=True)
-    svi = pyro.infer.SVI(
-        pyro.poutine.scale(mixture.marginal_model, scale=1.0 / len(x)),
-        pyro.poutine.scale(fitted.guide, scale=1.0 / len(x)),
-        pyro.optim.Adam({"lr": 0.05}),
-        pyro.infer.Trace_ELBO(),
-    )
-    return lambda: svi.step(x, num_components=k)
+    return pyro_step(x, k, mixture.marginal_model, pyro.infer.Trace_ELBO())
 
 
 def torch_step(x, k):
@@ -106,8 +100,10 @@ def main(num_data: int = 20_000, k: int = 10, num_steps: int = 200) -> None:
     torch.set_num_threads(1)
     pyro.set_rng_seed(0)
     x = world.sample_land(num_data, seed=0)
-    pyro_rate = steps_per_second(pyro_step(x, k), num_steps)
-    marginal_rate = steps_per_second(pyro_marginal_step(x, k), num_steps)
+    step, scope = pyro_step(x, k)
+    pyro_rate = steps_per_second(step, num_steps, scope=scope)
+    step, scope = pyro_marginal_step(x, k)
+    marginal_rate = steps_per_second(step, num_steps, scope=scope)
     torch_rate = steps_per_second(torch_step(x, k), num_steps)
     print(f"mixture SVI, N={num_data:,}, K={k}, 1 thread, steps per second:")
     print(f"  {'hand-written PyTorch':<36}{torch_rate:6.1f}")

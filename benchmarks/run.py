@@ -43,16 +43,16 @@ def main() -> None:
     seconds = best_of(5, lambda: p_model.sample((n,)))
     row("UniformBox.sample", n, seconds, "points")
     data = world.sample_land(1000, seed=0)
-    pyro.clear_param_store()
-    fitted = box.fit(data, num_steps=500, quiet=True)
-    row("box.fit (SVI steps, N=1000)", 500, fitted.svi.seconds, "steps")
+    fitted = box.fit(data, num_steps=500, quiet=True, seed=0)
+    row("box.fit (SVI steps, N=1000)", 500, fitted.seconds, "steps")
     for antialias in (1, 4):
         seconds = best_of(3, lambda a=antialias: make_tins(10_000, antialias=a, seed=0))
         row(f"make_tins (antialias={antialias})", 10_000, seconds, "images")
     images, _ = make_tins(2000, seed=0)
-    pyro.clear_param_store()
-    model = vae.VAE(data_dim=32 * 32, hidden_dim=512)  # s07's default size and batch
-    fitted = vae.fit(model, images.reshape(2000, -1), num_steps=200, batch_size=128, quiet=True)
+    # s07's default size and batch.
+    fitted = vae.fit(
+        images.reshape(2000, -1), hidden_dim=512, num_steps=200, batch_size=128, quiet=True, seed=0
+    )
     row("VAE fit (SVI steps, B=128)", 200, fitted.seconds, "steps")
     mixture_svi.main()
 

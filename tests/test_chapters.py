@@ -248,7 +248,10 @@ def test_s08_generative_vs_discriminative(tmp_path):
     assert results["conditional_on_target"] == pytest.approx(sum(shares.values()) / len(shares))
     assert results["conditional_on_target"] > 0.5  # tiny fit; the defaults reach 0.83
     assert set(results["logistic_bias_summary"]) == {f"bias[{name}]" for name in results["classes"]}
-    assert isinstance(results["logistic_khat"], float)
+    # A mean-field guide over 1,505 coefficients is no importance sampler for their posterior:
+    # k-hat far above 0.7, or infinite when Pyro finds fewer than 10 usable weights in the tail.
+    khat = results["logistic_khat"]
+    assert khat == "inf" or khat > 0.7
 
 
 def test_quick_mode_runs(tmp_path):

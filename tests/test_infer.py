@@ -36,13 +36,17 @@ def test_autonormal_recovers_the_conjugate_posterior():
             pyro.sample("obs", dist.Normal(loc, 1.0), obs=x)
 
     guide = AutoNormal(model)
-    fit_svi(model, guide, x, num_steps=1500, lr=0.02, quiet=True)
+    result = fit_svi(model, guide, x, num_steps=1500, lr=0.02, quiet=True, seed=0)
     post_loc = x.sum().item() / 101
     post_scale = (1 / 101) ** 0.5
     loc, scale = (
-        pyro.param("AutoNormal.locs.loc").item(),
-        pyro.param("AutoNormal.scales.loc").item(),
+        result.params["AutoNormal.locs.loc"].item(),
+        result.params["AutoNormal.scales.loc"].item(),
     )
+    # The fit's parameters are its own: none of them reached the global param store.
+    assert "AutoNormal.locs.loc" not in pyro.get_param_store()
+    with result.scope():
+        assert guide.median()["loc"].item() == pytest.approx(loc)
     assert loc == pytest.approx(post_loc, abs=POSTERIOR_TOL)
     assert scale == pytest.approx(post_scale, rel=0.2)
 

@@ -27,7 +27,7 @@ from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, UniformBox
 from gdl_pyro.models import box
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, write_results
+from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
 
 
 def integrate(distribution, step: float) -> float:
@@ -40,7 +40,6 @@ def integrate(distribution, step: float) -> float:
 
 def main(args) -> dict:
     pyro.set_rng_seed(args.seed)
-    pyro.clear_param_store()
     out = prepare_out_dir(args.out_dir)
 
     # %% [markdown]
@@ -180,4 +179,5 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
+    use_file_backend()
     main(parse_args())

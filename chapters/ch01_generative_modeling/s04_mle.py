@@ -30,12 +30,11 @@ from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.distributions import UniformBox
 from gdl_pyro.models import box
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, write_results
+from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
 
 
 def main(args) -> dict:
     pyro.set_rng_seed(args.seed)
-    pyro.clear_param_store()
     out = prepare_out_dir(args.out_dir)
 
     # %% [markdown]
@@ -47,14 +46,16 @@ def main(args) -> dict:
     # %%
     x = world.sample_land(args.num_data)
     low, high = box.mle(x)
-    fitted = box.fit(x, num_steps=args.num_steps, quiet=args.quiet)
+    fitted = box.fit(
+        x, num_steps=args.num_steps, quiet=args.quiet, seed=args.seed, device=args.device
+    )
     max_difference = max(
         (fitted.low - low).abs().max().item(), (fitted.high - high).abs().max().item()
     )
     nll_closed_form = -box.log_likelihood(x, low, high).item() / args.num_data
     plots.save(
         plots.plot_loss_trace(
-            fitted.nll_per_point,
+            fitted.losses,
             ylabel="NLL per point (nats)",
             target=nll_closed_form,
             target_label="NLL of the bounding box",
@@ -161,4 +162,5 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
+    use_file_backend()
     main(parse_args())

@@ -22,18 +22,16 @@ Run: ``python s05_latent_variables.py`` (``--quick`` for a first look).
 # %%
 import matplotlib.pyplot as plt
 import pyro
-import torch
 
-from gdl_pyro import diagnostics, plots
+from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.models import box, mixture
 from gdl_pyro.models.gaussian import HALF_EXTENT
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, write_results
+from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
 
 
 def main(args) -> dict:
     pyro.set_rng_seed(args.seed)
-    pyro.clear_param_store()
     out = prepare_out_dir(args.out_dir)
     x = world.sample_land(args.num_data)
     x_test = world.sample_land(args.num_heldout)
@@ -47,26 +45,24 @@ def main(args) -> dict:
     # %%
     fits, rows = {}, []
     for k in args.ks:
-        pyro.clear_param_store()
         fitted = mixture.fit(
-            x, num_components=k, num_steps=args.num_steps, lr=args.lr, quiet=args.quiet
+            x,
+            num_components=k,
+            num_steps=args.num_steps,
+            lr=args.lr,
+            num_draws=args.num_draws,
+            quiet=args.quiet,
+            seed=args.seed,
+            device=args.device,
         )
-        draws, log_weights = diagnostics.svi_draws(
-            mixture.marginal_model, fitted.guide, x, num_draws=args.num_draws, num_components=k
-        )
-        model = diagnostics.FittedModel(
-            f"mixture K={k}",
-            lambda p, d=draws: mixture.log_density(p, d["weights"], d["locs"], d["scales"]),
-            lambda n: torch.zeros(n, 2),
-        )
-        lpd = diagnostics.heldout_lpd(model, x_test)
+        lpd = fitted.log_prob(x_test)  # the posterior predictive: averaged over guide draws
         rows.append(
             {
                 "k": k,
                 "heldout_nll": -lpd.mean().item(),
                 "gap_nats": -lpd.mean().item() - entropy,
-                "final_loss": fitted.svi.losses[-1],
-                "khat": diagnostics.vi_khat(log_weights),
+                "final_loss": fitted.losses[-1],
+                "khat": fitted.khat(num_draws=args.num_draws, seed=args.seed),
             }
         )
         fits[k] = fitted
@@ -87,13 +83,13 @@ def main(args) -> dict:
     # %%
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
     for k, fitted in fits.items():
-        left.plot(fitted.svi.losses, label=f"K={k}", lw=1)
+        left.plot(fitted.losses, label=f"K={k}", lw=1)
     left.set(
         xlabel="SVI step",
         ylabel="-ELBO per point (nats)",
         title="ELBO traces (enumerated assignments)",
     )
-    left.set_ylim(top=min(fits[args.ks[0]].svi.losses[0], 14.0))
+    left.set_ylim(top=min(fits[args.ks[0]].losses[0], 14.0))
     left.legend(fontsize=8, ncol=2)
     right.plot([r["k"] for r in rows], [r["gap_nats"] for r in rows], "o-", label="mixture")
     right.axhline(
@@ -180,4 +176,5 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
+    use_file_backend()
     main(parse_args())

@@ -22,115 +22,50 @@ Run: ``python s06_compare_fits.py`` (``--quick`` for a first look).
 
 # %%
 import pyro
-from pyro.infer.autoguide import AutoMultivariateNormal, init_to_value
 
 from gdl_pyro import diagnostics, plots
 from gdl_pyro.data import world
-from gdl_pyro.diagnostics import FittedModel, az
-from gdl_pyro.distributions import UniformBox
-from gdl_pyro.infer import fit_mcmc, fit_svi
+from gdl_pyro.diagnostics import az
 from gdl_pyro.models import box, flow, gaussian, mixture
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, write_results
-
-
-def mixture_vi(x, fitted: mixture.MixtureFit, num_draws: int):
-    """A VI mixture as a FittedModel, with its InferenceData and the k-hat of its guide."""
-    k = fitted.num_components
-    draws, log_weights = diagnostics.svi_draws(
-        mixture.marginal_model, fitted.guide, x, num_draws=num_draws, num_components=k
-    )
-    model = FittedModel(
-        f"mixture K={k} (VI)",
-        lambda p: mixture.log_density(p, **draws),
-        lambda n: mixture.sample_predictive(draws, n),
-    )
-    idata = diagnostics.to_inference_data(
-        None, mixture.marginal_model, x, draws=draws, num_components=k
-    )
-    return model, idata, {"khat": diagnostics.vi_khat(log_weights)}
+from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
 
 
 def main(args) -> dict:
     pyro.set_rng_seed(args.seed)
-    pyro.clear_param_store()
     out = prepare_out_dir(args.out_dir)
     x = world.sample_land(args.num_data)
     x_test = world.sample_land(args.num_heldout)
-    mcmc_args = {
-        "num_samples": args.num_samples,
-        "warmup_steps": args.warmup,
-        "quiet": args.quiet,
-        "seed": args.seed,
-    }
-    fits, extra, idatas = [], {}, {}
+    # Every fit below takes the same options: its seed, its progress bar, its device.
+    common = {"seed": args.seed, "quiet": args.quiet, "device": args.device}
+    mcmc_args = {"num_samples": args.num_samples, "warmup_steps": args.warmup, **common}
+    vi_args = {"num_steps": args.svi_steps, "num_draws": args.num_samples, **common}
 
     # %% [markdown]
     # ## Point fits: the MLE box and the flow (maximum likelihood, no posterior)
 
     # %%
-    low, high = box.mle(x)
-    p_box = UniformBox(low, high)
-    fits.append(
-        FittedModel("box (MLE)", lambda p: p_box.log_prob(p)[None], lambda n: p_box.sample((n,)))
-    )
-    trained_flow, _ = flow.fit(
-        x, flow.Flow(num_layers=args.flow_layers), num_steps=args.flow_steps, quiet=args.quiet
-    )
-    fits.append(
-        FittedModel("flow (MLE)", lambda p: trained_flow.log_prob(p)[None], trained_flow.sample)
-    )
+    fits = [
+        box.fit(x, **common),
+        flow.fit(x, num_layers=args.flow_layers, num_steps=args.flow_steps, **common),
+    ]
 
     # %% [markdown]
     # ## NUTS: the Bayesian box, the Gaussian and a small mixture
+    # A mixture posterior has K! relabelled copies; chains started at one VI solution stay in one.
 
     # %%
-    runs = {}
-    runs["box (NUTS)"] = fit_mcmc(box.bayesian_model, x, **mcmc_args)
-    runs["gaussian (NUTS)"] = fit_mcmc(gaussian.model, x, **mcmc_args)
-    # A mixture posterior has K! relabelled copies; chains started at one VI solution stay in one.
-    small = mixture.fit(x, num_components=args.nuts_k, num_steps=args.svi_steps, quiet=args.quiet)
-    small_vi = mixture_vi(x, small, args.num_samples)  # before the param store is cleared
-    runs[f"mixture K={args.nuts_k} (NUTS)"] = fit_mcmc(
-        mixture.marginal_model,
-        x,
-        num_components=args.nuts_k,
-        init_strategy=init_to_value(values=small.median()),
-        **mcmc_args,
-    )
-    models = {
-        "box (NUTS)": (box.bayesian_model, {}),
-        "gaussian (NUTS)": (gaussian.model, {}),
-        f"mixture K={args.nuts_k} (NUTS)": (
-            mixture.marginal_model,
-            {"num_components": args.nuts_k},
+    small_vi = mixture.fit(x, num_components=args.nuts_k, **vi_args)
+    nuts = [
+        box.fit(x, method="nuts", **mcmc_args),
+        gaussian.fit(x, method="nuts", **mcmc_args),
+        mixture.fit(
+            x, num_components=args.nuts_k, method="nuts", init=small_vi.median(), **mcmc_args
         ),
+    ]
+    fits += nuts
+    extra = {
+        fitted.name: {"r_hat_max": diagnostics.rhat_max(fitted.inference_data())} for fitted in nuts
     }
-    for name, mcmc in runs.items():
-        model, kwargs = models[name]
-        idatas[name] = diagnostics.to_inference_data(mcmc, model, x, **kwargs)
-        extra[name] = {"r_hat_max": diagnostics.rhat_max(idatas[name])}
-    d_box, d_gauss, d_mix = (runs[name].get_samples() for name in models)
-    fits.append(
-        FittedModel(
-            "box (NUTS)",
-            lambda p: box.log_density(p, x, d_box["margin_low"], d_box["margin_high"]),
-            lambda n: box.sample_predictive(x, d_box, n),
-        )
-    )
-    fits.append(
-        FittedModel(
-            "gaussian (NUTS)",
-            lambda p: gaussian.log_density(p, **d_gauss),
-            lambda n: gaussian.sample_predictive(d_gauss, n),
-        )
-    )
-    fits.append(
-        FittedModel(
-            f"mixture K={args.nuts_k} (NUTS)",
-            lambda p: mixture.log_density(p, **d_mix),
-            lambda n: mixture.sample_predictive(d_mix, n),
-        )
-    )
 
     # %% [markdown]
     # ## SVI: the Gaussian (full-rank guide) and a larger mixture
@@ -138,32 +73,15 @@ def main(args) -> dict:
     # p(x, theta) / q(theta) says whether the guide can be trusted (below 0.7: yes).
 
     # %%
-    pyro.clear_param_store()
-    guide = AutoMultivariateNormal(gaussian.model)
-    fit_svi(
-        gaussian.model,
-        guide,
-        x,
-        num_steps=args.svi_steps,
-        lr=0.02,
-        quiet=args.quiet,
-        desc="gaussian VI",
-    )
-    v_gauss, lw = diagnostics.svi_draws(gaussian.model, guide, x, num_draws=args.num_samples)
-    idatas["gaussian (VI)"] = diagnostics.to_inference_data(None, gaussian.model, x, draws=v_gauss)
-    extra["gaussian (VI)"] = {"khat": diagnostics.vi_khat(lw)}
-    fits.append(
-        FittedModel(
-            "gaussian (VI)",
-            lambda p: gaussian.log_density(p, **v_gauss),
-            lambda n: gaussian.sample_predictive(v_gauss, n),
-        )
-    )
-    pyro.clear_param_store()
-    big = mixture.fit(x, num_components=args.k, num_steps=args.svi_steps, quiet=args.quiet)
-    for model, idata, info in [small_vi, mixture_vi(x, big, args.num_samples)]:
-        fits.append(model)
-        idatas[model.name], extra[model.name] = idata, info
+    vi = [
+        gaussian.fit(x, method="vi", **vi_args),
+        small_vi,
+        mixture.fit(x, num_components=args.k, **vi_args),
+    ]
+    fits += vi
+    for fitted in vi:
+        extra[fitted.name] = {"khat": fitted.khat(num_draws=args.num_samples, seed=args.seed)}
+    idatas = {fitted.name: fitted.inference_data() for fitted in nuts + vi}
 
     # %% [markdown]
     # ## PSIS-LOO on the training data, for the fits with a posterior
@@ -327,4 +245,5 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
+    use_file_backend()
     main(parse_args())

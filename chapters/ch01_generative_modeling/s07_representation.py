@@ -29,18 +29,16 @@ import torch
 
 from gdl_pyro import plots
 from gdl_pyro.data.tins import make_tins, measure_tins
-from gdl_pyro.infer import iwae_log_likelihood
 from gdl_pyro.models import ppca
-from gdl_pyro.models.vae import VAE, latent_direction, linear_readout
 from gdl_pyro.models.vae import fit as fit_vae
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, write_results
+from gdl_pyro.models.vae import latent_direction, linear_readout
+from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
 
 SIZE = 32
 
 
 def main(args) -> dict:
     pyro.set_rng_seed(args.seed)
-    pyro.clear_param_store()
     out = prepare_out_dir(args.out_dir)
     start = time.perf_counter()
 
@@ -63,9 +61,9 @@ def main(args) -> dict:
     # solution is closed form; its exact posterior gives each image's latent mean.
 
     # %%
-    ppca_params = ppca.mle(x)
-    heldout_ll_ppca = ppca.log_likelihood(x_test, ppca_params).mean().item()
-    _, r2_ppca = linear_readout(ppca.posterior(x_test, ppca_params).loc, test_labels)
+    ppca_fit = ppca.fit(x)  # the closed form
+    heldout_ll_ppca = ppca_fit.log_prob(x_test).mean().item()
+    _, r2_ppca = linear_readout(ppca_fit.posterior(x_test).loc, test_labels)
 
     # %% [markdown]
     # ## The VAE: a nonlinear f, learned by SVI
@@ -76,23 +74,24 @@ def main(args) -> dict:
     # with R^2 near 0.9, the full run near 0.98).
 
     # %%
-    vae = VAE(data_dim=SIZE * SIZE, hidden_dim=args.hidden_dim)
-    svi = fit_vae(
-        vae,
+    vae = fit_vae(
         x,
+        hidden_dim=args.hidden_dim,
         num_steps=args.num_steps,
         batch_size=args.batch_size,
         lr=args.lr,
         lr_decay=args.lr_decay,
         kl_warmup=args.kl_warmup,
+        seed=args.seed,
         quiet=args.quiet,
+        device=args.device,
     )
     fig = plots.plot_loss_trace(
-        svi.losses,
+        vae.losses,
         ylabel="-ELBO per image (nats)",
         title="VAE training (the first steps' drop from 0 runs off the top)",
-        zoom_after=len(svi.losses) // 20,
-        smooth=max(1, len(svi.losses) // 40),
+        zoom_after=len(vae.losses) // 20,
+        smooth=max(1, len(vae.losses) // 40),
     )
     if args.kl_warmup > 0:
         fig.axes[0].axvline(
@@ -113,11 +112,11 @@ def main(args) -> dict:
 
     # %%
     heldout_ll_vae = (
-        iwae_log_likelihood(vae.model, vae.guide, x_test, num_particles=args.num_particles)
+        vae.log_prob_lower_bound(x_test, num_particles=args.num_particles, seed=args.seed)
         .mean()
         .item()
     )
-    elbo_vae = iwae_log_likelihood(vae.model, vae.guide, x_test, num_particles=1).mean().item()
+    elbo_vae = vae.log_prob_lower_bound(x_test, num_particles=1, seed=args.seed).mean().item()
 
     # %% [markdown]
     # ## The learned latent space
@@ -188,7 +187,7 @@ def main(args) -> dict:
     # ## Generation: new tins from the prior
 
     # %%
-    generated = vae.generate(16).reshape(-1, SIZE, SIZE)
+    generated = vae.sample(16, seed=args.seed).reshape(-1, SIZE, SIZE)
     fig = plots.plot_image_grid(generated, ncols=8)
     fig.suptitle("New tins: z ~ N(0, I), decoded by f")
     plots.save(fig, out / "generated.png")
@@ -267,4 +266,5 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
+    use_file_backend()
     main(parse_args())

@@ -28,11 +28,11 @@ import pyro
 import torch
 from matplotlib.colors import ListedColormap
 
-from gdl_pyro import diagnostics, plots
+from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.diagnostics import az
-from gdl_pyro.models.classify import ClassConditionalMixture, LogisticClassifier, logistic_model
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, write_results
+from gdl_pyro.models.classify import ClassConditionalMixture, LogisticClassifier
+from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
 
 CLASS_COLORS = ["#e6550d", "#3182bd", "#756bb1", "#31a354", "#de2d26"]
 
@@ -73,7 +73,6 @@ def decision_map(ax, predict, title: str, step: float):
 
 def main(args) -> dict:
     pyro.set_rng_seed(args.seed)
-    pyro.clear_param_store()
     out = prepare_out_dir(args.out_dir)
     names = world.LAND_MASSES
 
@@ -96,7 +95,9 @@ def main(args) -> dict:
 
     # %%
     discriminative = LogisticClassifier(len(names))
-    discriminative.fit(x, y, num_steps=args.num_steps, quiet=args.quiet)
+    discriminative.fit(
+        x, y, num_steps=args.num_steps, quiet=args.quiet, seed=args.seed, device=args.device
+    )
     accuracy_discriminative = (discriminative.predict(x_test) == y_test).double().mean().item()
 
     # %% [markdown]
@@ -105,14 +106,8 @@ def main(args) -> dict:
     # guide can stand in for the posterior.
 
     # %%
-    phi = discriminative.features(x)
-    draws, log_weights = diagnostics.svi_draws(
-        logistic_model,
-        discriminative.guide,
-        phi,
-        y,
-        num_draws=args.num_draws,
-        num_classes=len(names),
+    draws, logistic_khat = discriminative.guide_diagnostics(
+        x, y, num_draws=args.num_draws, seed=args.seed
     )
     idata = az.from_dict(
         posterior={name: value.unsqueeze(0).numpy() for name, value in draws.items()},
@@ -120,14 +115,15 @@ def main(args) -> dict:
         dims={"bias": ["class"]},
     )
     bias_summary = az.summary(idata, var_names=["bias"], kind="stats")
-    logistic_khat = diagnostics.vi_khat(log_weights)
 
     # %% [markdown]
     # ## The generative model: p(y) p(x | y), a mixture of Gaussians per land mass
 
     # %%
     generative = ClassConditionalMixture(len(names), num_components=args.num_components)
-    generative.fit(x, y, num_steps=args.num_steps, quiet=args.quiet)
+    generative.fit(
+        x, y, num_steps=args.num_steps, quiet=args.quiet, seed=args.seed, device=args.device
+    )
     accuracy_generative = (generative.predict(x_test) == y_test).double().mean().item()
 
     # %% [markdown]
@@ -234,4 +230,5 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
+    use_file_backend()
     main(parse_args())

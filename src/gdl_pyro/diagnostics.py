@@ -4,67 +4,50 @@ Facts about ArviZ 0.23 and Pyro 1.9 that shape this module:
 
 - ``az.from_pyro(mcmc)`` is right for the posterior and sample stats, but its log_likelihood group
   is dropped or wrong for models with vector-valued sites; it is computed here per draw
-  (``pointwise_log_likelihood``) and added, with ``log_likelihood=False`` passed to from_pyro.
-- ``az.from_pyro`` does not take SVI: a VI fit's InferenceData is built from guide draws.
+  (``pointwise_log_likelihood``, one vectorised trace) and added, with ``log_likelihood=False``
+  passed to from_pyro.
+- ``az.from_pyro`` does not take SVI: a VI fit's InferenceData is built from guide draws
+  (``guide_draws``).
 - A point fit (the MLE box, a flow) has no posterior; repeating it as fake draws would make
   az.compare rank it first with weight 1. Every model is instead scored by its log predictive
   density on held-out data from p_data, and those scores go through az.compare as ELPDData.
-- r_hat means nothing for one VI run; ``vi_khat`` gives the PSIS k-hat of log p(x, theta) -
+- r_hat means nothing for one VI run; ``vi_khat`` gives Pyro's PSIS k-hat of log p(x, theta) -
   log q(theta) over guide draws (Yao et al., 2018), which says whether q can be trusted.
+
+Every fit here is one of ``gdl_pyro.fitting``'s: ``name``, ``log_prob`` and ``sample`` are all
+that the comparison needs, whether the fit is a point estimate or a posterior.
 """
 
 import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyro
 import torch
 from pyro import poutine
 from pyro.infer import MCMC
+from pyro.infer.importance import psis_diagnostic, vectorized_importance_weights
 from pyro.poutine.util import site_is_subsample
 
 from gdl_pyro._arviz import ELPDData, az
+from gdl_pyro._validation import as_count
 from gdl_pyro.data import world
-from gdl_pyro.infer import replay_guide
 
 __all__ = [
-    "FittedModel",
     "compare_heldout",
     "compare_loo",
     "framework_table",
+    "guide_draws",
     "heldout_lpd",
     "loo",
     "pointwise_log_likelihood",
     "rhat_max",
-    "svi_draws",
     "to_inference_data",
     "vi_khat",
 ]
-
-# A held-out point counts as covered when the model gives it at least 1% of p_data's density.
-COVERAGE_FRACTION = 0.01
-
-
-@dataclass
-class FittedModel:
-    """What the comparison needs from any fit, Bayesian or not.
-
-    Attributes
-    ----------
-    name : str
-    log_density : callable
-        points (N, 2) -> tensor (S, N): log p(x_i | theta_s) for each posterior draw (S = 1 for a
-        point fit).
-    sample : callable
-        n -> tensor (n, 2): draws from the (posterior predictive) model.
-    """
-
-    name: str
-    log_density: Callable[[torch.Tensor], torch.Tensor]
-    sample: Callable[[int], torch.Tensor]
 
 
 def pointwise_log_likelihood(
@@ -72,46 +55,94 @@ def pointwise_log_likelihood(
 ) -> torch.Tensor:
     """log p(x_i | theta_s) of each observation under each draw, shape (S, N).
 
-    Conditions the model on one draw at a time and reads the per-observation log-probability of
-    ``site``; one trace per draw, so models with vector-valued sites come out right.
+    One vectorised trace for all draws at once: the model runs inside a plate over the draws,
+    conditioned on all of them. (Pyro's ``Predictive(parallel=True)`` does the same but counts a
+    vector site's event dimension as a batch dimension, which misplaces 2-D sites.) The model
+    must broadcast over a leading draw dimension, as every model in this package does.
     """
     num_draws = len(next(iter(draws.values())))
-    rows = []
     with torch.no_grad():
-        for s in range(num_draws):
-            conditioned = poutine.condition(
-                model, data={name: value[s] for name, value in draws.items()}
+        one = {name: value[0] for name, value in draws.items()}
+        plain = poutine.trace(poutine.condition(model, data=one)).get_trace(*args, **kwargs)
+        sites = [
+            node
+            for node in plain.nodes.values()
+            if node["type"] == "sample" and not site_is_subsample(node)
+        ]
+        nesting = max(len(node["fn"].batch_shape) for node in sites)
+        reshaped = {}
+        for name, value in draws.items():
+            batch = plain.nodes[name]["fn"].batch_shape
+            event = value.shape[1 + len(batch) :]
+            reshaped[name] = value.reshape(
+                (num_draws,) + (1,) * (nesting - len(batch)) + tuple(batch) + tuple(event)
             )
-            trace = poutine.trace(conditioned).get_trace(*args, **kwargs)
-            trace.compute_log_prob()
-            rows.append(trace.nodes[site]["log_prob"])
-    return torch.stack(rows)
+
+        def vectorized(*args, **kwargs):
+            with pyro.plate("_draws", num_draws, dim=-nesting - 1):
+                return poutine.condition(model, data=reshaped)(*args, **kwargs)
+
+        node = poutine.trace(vectorized).get_trace(*args, **kwargs).nodes[site]
+        log_prob = node["fn"].log_prob(node["value"])
+    return log_prob.reshape(num_draws, -1)
 
 
-def svi_draws(model: Callable, guide: Callable, *args, num_draws: int = 500, **kwargs):
-    """Draws of the global latents from a guide, with log p(x, theta) - log q(theta) for each.
+def guide_draws(
+    model: Callable, guide: Callable, *args, num_draws: int = 1000, **kwargs
+) -> tuple[dict, torch.Tensor]:
+    """Draws of the global latents from a guide, with log p(x, theta_s) - log q(theta_s) of each.
 
-    ``model`` must be the form without discrete latents (e.g. mixture.marginal_model).
-    Returns (draws: dict of tensors with a leading draw dimension, log_weights: tensor (S,)).
+    All draws in one vectorised trace (Pyro's ``vectorized_importance_weights``). ``model`` must
+    be the form without discrete latents (e.g. mixture.marginal_model) and at most one plate deep.
+
+    Returns
+    -------
+    (draws, log_weights) : dict of tensors with leading dimension S, and a tensor of shape (S,)
     """
-    values, log_weights = {}, []
-    for _ in range(num_draws):
-        guide_trace, model_trace = replay_guide(model, guide, *args, **kwargs)
-        with torch.no_grad():
-            log_weights.append(model_trace.log_prob_sum() - guide_trace.log_prob_sum())
-        for name, node in guide_trace.nodes.items():
-            # Latent sites only: not observations, plate subsamples or autoguide internals.
-            if node["type"] != "sample" or node["is_observed"] or site_is_subsample(node):
-                continue
-            if not node["infer"].get("is_auxiliary"):
-                values.setdefault(name, []).append(node["value"])
-    return {name: torch.stack(v) for name, v in values.items()}, torch.stack(log_weights)
+    num_draws = as_count(num_draws, "num_draws", minimum=1)
+    with torch.no_grad():
+        shapes = {
+            name: node["value"].shape
+            for name, node in poutine.trace(guide).get_trace(*args, **kwargs).nodes.items()
+            if _is_latent(node)
+        }
+        log_weights, _, guide_trace = vectorized_importance_weights(
+            model, guide, *args, num_samples=num_draws, max_plate_nesting=1, **kwargs
+        )
+    draws = {
+        name: guide_trace.nodes[name]["value"].reshape((num_draws, *shape))
+        for name, shape in shapes.items()
+    }
+    return draws, log_weights.reshape(num_draws)
 
 
-def vi_khat(log_weights: torch.Tensor) -> float:
-    """PSIS k-hat of importance weights p(x, theta) / q(theta): below 0.7 the guide is usable."""
-    _, khat = az.psislw(log_weights.double().numpy())
-    return float(khat)
+def _is_latent(node) -> bool:
+    """A sampled latent site: not an observation, a plate's subsample or an autoguide internal."""
+    return (
+        node["type"] == "sample"
+        and not node["is_observed"]
+        and not site_is_subsample(node)
+        and not node["infer"].get("is_auxiliary")
+    )
+
+
+def vi_khat(model: Callable, guide: Callable, *args, num_draws: int = 1000, **kwargs) -> float:
+    """PSIS k-hat of the importance weights p(x, theta) / q(theta) (Yao et al., 2018).
+
+    Pyro's ``psis_diagnostic`` over ``num_draws`` vectorised guide draws: below 0.7 the guide is
+    usable as a posterior (more precisely below min(1 - 1/log10(S), 0.7) for S draws).
+    """
+    with torch.no_grad():
+        return float(
+            psis_diagnostic(
+                model,
+                guide,
+                *args,
+                num_particles=as_count(num_draws, "num_draws", minimum=1),
+                max_plate_nesting=1,
+                **kwargs,
+            )
+        )
 
 
 def to_inference_data(
@@ -122,7 +153,7 @@ def to_inference_data(
     Parameters
     ----------
     fit : pyro.infer.MCMC or None
-        An MCMC run; for a VI fit pass None and the guide's ``draws`` (from ``svi_draws``).
+        An MCMC run; for a VI fit pass None and the guide's ``draws`` (from ``guide_draws``).
     model : callable
         The model form whose "obs" site gives the log-likelihood (no discrete latents).
     x : torch.Tensor
@@ -144,7 +175,9 @@ def to_inference_data(
         idata.add_groups(log_likelihood={"obs": loglik.numpy()})
         return idata
     if draws is None:
-        raise ValueError("draws is required for a VI fit (pass fit=None and draws from svi_draws)")
+        raise ValueError(
+            "draws is required for a VI fit (pass fit=None and draws from guide_draws)"
+        )
     loglik = pointwise_log_likelihood(model, draws, x, **model_kwargs)
     return az.from_dict(
         posterior={name: value.unsqueeze(0).numpy() for name, value in draws.items()},
@@ -183,11 +216,14 @@ def compare_loo(idatas: dict[str, az.InferenceData]) -> pd.DataFrame:
         return az.compare({name: loo(idata) for name, idata in idatas.items()}, ic="loo")
 
 
-def heldout_lpd(fitted: FittedModel, x_test) -> torch.Tensor:
-    """Log predictive density of each held-out point: logsumexp over draws minus log S, (N,)."""
+def heldout_lpd(fitted, x_test) -> torch.Tensor:
+    """Log predictive density of each held-out point, shape (N,): ``fitted.log_prob(x_test)``.
+
+    For a Bayesian fit that is the log of the density averaged over its draws (the posterior
+    predictive); for a point fit, the density at its one parameter value.
+    """
     with torch.no_grad():
-        per_draw = fitted.log_density(x_test)
-    return torch.logsumexp(per_draw, 0) - math.log(per_draw.shape[0])
+        return fitted.log_prob(x_test)
 
 
 def compare_heldout(scores: dict[str, torch.Tensor]) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -234,14 +270,15 @@ def compare_heldout(scores: dict[str, torch.Tensor]) -> tuple[pd.DataFrame, dict
     return table, missed
 
 
-def framework_table(fits: list[FittedModel], x_test, *, num_samples: int = 100_000) -> list[dict]:
+def framework_table(fits: list, x_test, *, num_samples: int = 100_000) -> list[dict]:
     """The chapter's framework for each fit: held-out NLL, gap, accuracy, coverage, speed.
 
-    heldout_nll is nats per covered held-out point (those with finite density); heldout_missed
-    counts the others (their density is 0, so the true KL is infinite when it is not 0).
+    ``fits`` are fits from ``gdl_pyro.fitting`` (anything with ``name``, ``log_prob`` and
+    ``sample``). heldout_nll is nats per covered held-out point (those with finite density);
+    heldout_missed counts the others (their density is 0, so the true KL is infinite when it is
+    not 0). coverage is ``world.coverage`` of the held-out points.
     """
     entropy = world.LandUniform().entropy().item()
-    threshold = -math.log(world.land_area()) + math.log(COVERAGE_FRACTION)
     rows = []
     for fitted in fits:
         lpd = heldout_lpd(fitted, x_test)
@@ -257,7 +294,7 @@ def framework_table(fits: list[FittedModel], x_test, *, num_samples: int = 100_0
                 "heldout_missed": int((~finite).sum()),
                 "gap_nats": nll - entropy,
                 "accuracy": world.is_land(samples).double().mean().item(),
-                "coverage": (lpd > threshold).double().mean().item(),
+                "coverage": world.coverage(lpd),
                 "samples_per_second": num_samples / seconds,
             }
         )

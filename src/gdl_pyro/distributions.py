@@ -7,7 +7,7 @@ from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
 
-__all__ = ["SAMPLE_SPACE_HIGH", "SAMPLE_SPACE_LOW", "UniformBox"]
+__all__ = ["SAMPLE_SPACE_HIGH", "SAMPLE_SPACE_LOW", "PosteriorPredictive", "UniformBox"]
 
 # The chapter's sample space: every (longitude, latitude) on the map.
 SAMPLE_SPACE_LOW = (-180.0, -90.0)
@@ -101,3 +101,46 @@ class UniformBox(TorchDistribution):
 
     def entropy(self):
         return torch.log(self.area)
+
+
+class PosteriorPredictive(TorchDistribution):
+    r"""The posterior predictive of a Bayesian fit: an equal-weight mixture over S draws.
+
+    .. math:: p(x \mid \mathcal D) \approx \frac1S \sum_{s=1}^S p(x \mid \theta_s)
+
+    Parameters
+    ----------
+    make : callable
+        ``make(**params)`` -> the distribution of one point for each parameter value; given
+        tensors with a leading dimension n it returns a distribution of batch shape (n,).
+    draws : dict of str to torch.Tensor
+        The draws theta_s, each with leading dimension S.
+
+    ``log_prob`` is -inf where every draw's density is 0 (never NaN); ``sample`` picks a draw at
+    random for each point, then the point. The support is the plane: a draw may cover a point
+    that another does not.
+    """
+
+    arg_constraints = {}
+    support = constraints.real_vector
+
+    def __init__(self, make, draws: dict, validate_args=None):
+        if not draws:
+            raise ValueError("draws must hold at least one site")
+        self.make, self.draws = make, draws
+        self.num_draws = len(next(iter(draws.values())))
+        event_shape = make(**{k: v[:1] for k, v in draws.items()}).event_shape
+        super().__init__(torch.Size(), event_shape, validate_args=validate_args)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        per_draw = self.make(**self.draws).log_prob(value.unsqueeze(-1 - len(self.event_shape)))
+        return torch.logsumexp(per_draw, -1) - math.log(self.num_draws)
+
+    def sample(self, sample_shape=torch.Size()):
+        shape = torch.Size(sample_shape) + self.batch_shape
+        index = torch.randint(self.num_draws, (shape.numel(),))
+        with torch.no_grad():
+            points = self.make(**{k: v[index] for k, v in self.draws.items()}).sample()
+        return points.reshape(shape + self.event_shape)

@@ -1,4 +1,4 @@
-"""Fitting helpers: SVI (and with an empty guide, maximum likelihood) with a progress bar."""
+"""Fitting helpers: SVI (with an empty guide, maximum likelihood) and NUTS, with progress bars."""
 
 import math
 import time
@@ -9,27 +9,27 @@ from dataclasses import dataclass, field
 import pyro
 import pyro.optim
 import torch
-from pyro import poutine
 from pyro.infer import MCMC, NUTS, SVI, Trace_ELBO
 from pyro.infer.autoguide.initialization import init_to_median
+from pyro.infer.importance import vectorized_importance_weights
 from pyro.poutine.util import site_is_subsample
 from tqdm.auto import tqdm
 
+from gdl_pyro._state import ParamState, seeded
 from gdl_pyro._validation import as_count
 
 __all__ = [
     "SVIResult",
     "fit_mcmc",
     "fit_svi",
-    "iwae_log_likelihood",
+    "iwae_bound",
     "log_importance_weights",
-    "replay_guide",
 ]
 
 
 @dataclass
 class SVIResult:
-    """What a fit returns: the model, guide, loss trace and learned parameters.
+    """What a fit returns: the model, guide, loss trace and the fit's own parameters.
 
     Attributes
     ----------
@@ -38,9 +38,11 @@ class SVIResult:
     losses : list of float
         The loss (negative ELBO; the NLL when the guide is empty) at each step.
     params : dict of str to torch.Tensor
-        Constrained values of every parameter in the param store after fitting, detached.
+        Constrained values of this fit's parameters (and no one else's), detached, on the CPU.
     seconds : float
         Wall-clock time of the optimisation loop.
+    param_state : ParamState
+        The fit's own param store; ``with result.scope():`` evaluates its guide.
     """
 
     model: Callable
@@ -48,10 +50,15 @@ class SVIResult:
     losses: list[float]
     params: dict[str, torch.Tensor] = field(repr=False)
     seconds: float
+    param_state: ParamState = field(repr=False)
 
     @property
     def steps_per_second(self) -> float:
         return len(self.losses) / self.seconds if self.seconds > 0 else float("inf")
+
+    def scope(self):
+        """A context in which Pyro's param store holds this fit's parameters (and only those)."""
+        return self.param_state.active()
 
 
 def fit_svi(
@@ -62,18 +69,23 @@ def fit_svi(
     lr: float = 0.01,
     loss=None,
     optim=None,
+    seed: int | None = None,
     quiet: bool = False,
     desc: str = "SVI",
     on_step: Callable[[int], None] | None = None,
+    param_state: ParamState | None = None,
     **kwargs,
 ) -> SVIResult:
-    """Fit ``guide`` to ``model`` by stochastic variational inference.
+    """Fit ``guide`` to ``model`` by stochastic variational inference, in a param store of its own.
 
     With a guide that samples nothing (``def guide(*args, **kwargs): pass``), the loss is the
     negative log-likelihood of the model's ``pyro.param`` values, so this is maximum
     likelihood; with ``AutoDelta`` it is MAP; with ``AutoNormal`` and friends it is VI.
-    The parameter store is not cleared: call ``pyro.clear_param_store()`` (and
-    ``pyro.set_rng_seed``) before, as the chapter scripts do.
+
+    The fit runs inside its own param store (``ParamState``, Pyro's ``ParamStoreDict.scope``):
+    the caller's parameters are neither read nor changed, and two fits of models with the same
+    parameter names (two AutoNormal guides, two ``pyro.module("net", ...)``) never share tensors.
+    Evaluate the guide afterwards inside ``with result.scope():``.
 
     Parameters
     ----------
@@ -87,10 +99,15 @@ def fit_svi(
         Defaults to ``Trace_ELBO()``; pass ``TraceEnum_ELBO`` for enumerated models.
     optim : pyro.optim.PyroOptim, optional
         Defaults to ``pyro.optim.Adam({"lr": lr})``.
+    seed : int, optional
+        Seed of the fit's own RNG; the caller's RNG state is left as it was (see
+        ``gdl_pyro._state.seeded``).
     quiet : bool
         Hide the tqdm progress bar.
     on_step : callable, optional
         Called with the step number before each step (e.g. to anneal a KL weight).
+    param_state : ParamState, optional
+        A state to continue from (e.g. a fit made earlier); a new, empty one by default.
 
     Returns
     -------
@@ -99,67 +116,64 @@ def fit_svi(
     num_steps = as_count(num_steps, "num_steps", minimum=1)
     if not lr > 0:
         raise ValueError(f"lr must be > 0; got {lr}")
+    param_state = param_state or ParamState()
     svi = SVI(model, guide, optim or pyro.optim.Adam({"lr": lr}), loss=loss or Trace_ELBO())
     losses = []
-    start = time.perf_counter()
-    with tqdm(range(num_steps), desc=desc, disable=quiet, mininterval=0.5) as bar:
-        for step in bar:
-            if on_step is not None:
-                on_step(step)
-            losses.append(svi.step(*args, **kwargs))
-            if step % 50 == 0 or step == num_steps - 1:
-                bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
-    seconds = time.perf_counter() - start
-    store = pyro.get_param_store()
-    params = {name: store[name].detach().clone() for name in store.keys()}
-    return SVIResult(model, guide, losses, params, seconds)
+    with seeded(seed), param_state.active():
+        start = time.perf_counter()
+        with tqdm(range(num_steps), desc=desc, disable=quiet, mininterval=0.5) as bar:
+            for step in bar:
+                if on_step is not None:
+                    on_step(step)
+                losses.append(svi.step(*args, **kwargs))
+                if not math.isfinite(losses[-1]):
+                    raise ValueError(
+                        f"the loss became {losses[-1]} at step {step}: lower lr, or check the data"
+                    )
+                if step % 50 == 0 or step == num_steps - 1:
+                    bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
+        seconds = time.perf_counter() - start
+    return SVIResult(model, guide, losses, param_state.values(), seconds, param_state)
 
 
-def replay_guide(model: Callable, guide: Callable, *args, **kwargs):
-    """One draw of the guide and the model replayed on it: (guide_trace, model_trace), no grad.
+def log_importance_weights(
+    model: Callable, guide: Callable, *args, num_samples: int = 1, **kwargs
+) -> torch.Tensor:
+    """log p(x_i, z_i) - log q(z_i | x_i) of each data point for ``num_samples`` guide draws.
 
-    The two traces behind every importance weight p(x, z) / q(z | x) in this package.
-    """
-    with torch.no_grad():
-        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
-            *args, **kwargs
-        )
-    return guide_trace, model_trace
-
-
-def log_importance_weights(model: Callable, guide: Callable, *args, **kwargs) -> torch.Tensor:
-    """log p(x_i, z_i) - log q(z_i | x_i) for each data point, from one draw of the guide.
-
-    Every sample site must sit inside one plate over the data (no global latent variables), so
-    that each site's log-probability has the data's batch shape (N,).
+    Uses Pyro's ``vectorized_importance_weights`` (all draws in one vectorised trace) and reads
+    each site's per-point log-probability from its traces. Every sample site must sit inside one
+    plate over the data (no global latent variables), so that each log-probability is (S, N).
 
     Returns
     -------
     torch.Tensor
-        Shape (N,).
+        Shape (num_samples, N).
     """
-    guide_trace, model_trace = replay_guide(model, guide, *args, **kwargs)
+    num_samples = as_count(num_samples, "num_samples", minimum=1)
+    with torch.no_grad():
+        _, model_trace, guide_trace = vectorized_importance_weights(
+            model, guide, *args, num_samples=num_samples, max_plate_nesting=1, **kwargs
+        )
     total = 0.0
     for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
-        with torch.no_grad():  # log-probabilities are computed lazily, outside replay_guide
-            trace.compute_log_prob()
         for name, site in trace.nodes.items():
             if site["type"] != "sample" or site_is_subsample(site):
                 continue
-            if site["log_prob"].dim() != 1:
+            log_prob = site["log_prob"]
+            if log_prob.dim() != 2:
                 raise ValueError(
-                    f"site {name!r} has log_prob of shape {tuple(site['log_prob'].shape)}: "
+                    f"site {name!r} has log_prob of shape {tuple(log_prob.shape)}: "
                     "every site must be one value per data point, inside the data plate"
                 )
-            total = total + sign * site["log_prob"]
+            total = total + sign * log_prob.expand(num_samples, -1)
     return total
 
 
-def iwae_log_likelihood(
+def iwae_bound(
     model: Callable, guide: Callable, *args, num_particles: int = 100, **kwargs
-):
-    """Importance-weighted estimate of log p(x_i) for each data point (Burda et al., 2016).
+) -> torch.Tensor:
+    """Importance-weighted lower bound on log p(x_i) of each data point (Burda et al., 2016).
 
     log p(x) >= E[log (1/K) sum_k p(x, z_k) / q(z_k | x)], z_k ~ q(z | x); the bound tightens
     as K grows and is exact for any K when q is the exact posterior. K = 1 is the ELBO.
@@ -174,12 +188,10 @@ def iwae_log_likelihood(
     Returns
     -------
     torch.Tensor
-        Shape (N,): the estimate for each data point, in nats.
+        Shape (N,): the bound's estimate for each data point, in nats.
     """
     num_particles = as_count(num_particles, "num_particles", minimum=1)
-    weights = torch.stack(
-        [log_importance_weights(model, guide, *args, **kwargs) for _ in range(num_particles)]
-    )
+    weights = log_importance_weights(model, guide, *args, num_samples=num_particles, **kwargs)
     return torch.logsumexp(weights, 0) - math.log(num_particles)
 
 
@@ -189,7 +201,7 @@ def fit_mcmc(
     num_samples: int = 500,
     warmup_steps: int = 500,
     num_chains: int = 2,
-    seed: int = 0,
+    seed: int | None = None,
     quiet: bool = False,
     init_strategy=None,
     **kwargs,
@@ -205,8 +217,9 @@ def fit_mcmc(
         A Pyro model taking ``*args, **kwargs``.
     num_samples, warmup_steps, num_chains : int
         Draws kept per chain, warm-up (adaptation) steps, chains.
-    seed : int
-        Seed set with pyro.set_rng_seed before sampling: the same seed gives the same draws.
+    seed : int, optional
+        Seed of the run's own RNG: the same seed gives the same draws, and the caller's RNG
+        state is left as it was (see ``gdl_pyro._state.seeded``).
     quiet : bool
         Hide the progress bar.
     init_strategy : callable, optional
@@ -220,9 +233,8 @@ def fit_mcmc(
     num_samples = as_count(num_samples, "num_samples", minimum=1)
     warmup_steps = as_count(warmup_steps, "warmup_steps")
     num_chains = as_count(num_chains, "num_chains", minimum=1)
-    pyro.set_rng_seed(as_count(seed, "seed"))
     kernel = NUTS(model, init_strategy=init_strategy or init_to_median(num_samples=15))
-    with warnings.catch_warnings():
+    with seeded(seed), warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message="num_chains=.*available_cpu", category=UserWarning
         )

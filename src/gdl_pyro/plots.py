@@ -1,10 +1,12 @@
-"""Figures: functions that take results and return a matplotlib Figure (never plt.show())."""
+"""Figures: functions that take results and return a matplotlib Figure (never plt.show()).
+
+The library never chooses a matplotlib backend: a notebook keeps its inline figures, and the
+chapter scripts choose Agg themselves (``gdl_pyro.scripting.use_file_backend``).
+"""
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; the library never opens a window
+import matplotlib.colors
 import matplotlib.pyplot as plt
 import numpy as np
 import torch

@@ -3,17 +3,25 @@
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 
+import matplotlib
 import torch
 
-__all__ = ["chapter_parser", "prepare_out_dir", "to_jsonable", "write_results"]
+__all__ = [
+    "chapter_parser",
+    "prepare_out_dir",
+    "to_jsonable",
+    "use_file_backend",
+    "write_results",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def chapter_parser(script_file: str, description: str) -> argparse.ArgumentParser:
-    """An ArgumentParser with --seed, --out-dir, --quick and --quiet; scripts add their own flags.
+    """An ArgumentParser with --seed, --out-dir, --quick, --quiet and --device; scripts add more.
 
     The default output folder is ``outputs/ch01/<script name>/`` at the repository root, so a
     script writes to the same place whatever the working directory.
@@ -35,7 +43,20 @@ def chapter_parser(script_file: str, description: str) -> argparse.ArgumentParse
     parser.add_argument(
         "--quiet", action="store_true", help="no progress bars and no printed summary"
     )
+    parser.add_argument(
+        "--device", default="cpu", help="torch device for the fits (e.g. cuda); results on cpu"
+    )
     return parser
+
+
+def use_file_backend() -> None:
+    """For a script run from the shell: draw to files with Agg, unless MPLBACKEND chooses.
+
+    Called by the chapter scripts under ``if __name__ == "__main__"``, never by the library, so
+    importing gdl_pyro leaves a notebook's backend as it was.
+    """
+    if not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
 
 
 def prepare_out_dir(out_dir) -> Path:

@@ -69,15 +69,18 @@ def test_pyro_fit_converges_to_the_bounding_box():
     assert torch.allclose(fitted.high, high, atol=FIT_TOL_DEG)
     # The loss is the NLL per point and ends at the closed form's.
     closed_form = -box.log_likelihood(x, low, high).item() / 500
-    assert fitted.nll_per_point[-1] == pytest.approx(closed_form, abs=1e-4)
-    assert fitted.nll_per_point[0] > closed_form + 0.05  # it started wider and improved
+    assert fitted.losses[-1] == pytest.approx(closed_form, abs=1e-4)
+    assert fitted.losses[0] > closed_form + 0.05  # it started wider and improved
+    # Its density is the bounding box's: -log(area) inside, -inf outside.
+    inside = fitted.log_prob(x)
+    assert torch.allclose(inside, torch.full((500,), closed_form).neg(), atol=1e-4)
+    assert fitted.log_prob(torch.tensor([[179.9, 89.9]])).item() == -math.inf
 
 
 def test_fit_is_reproducible():
     x = world.sample_land(100, seed=3)
-    first = box.fit(x, num_steps=20, quiet=True).svi.losses
-    pyro.clear_param_store()
-    assert box.fit(x, num_steps=20, quiet=True).svi.losses == first
+    first = box.fit(x, num_steps=20, quiet=True, seed=1).losses
+    assert box.fit(x, num_steps=20, quiet=True, seed=1).losses == first
 
 
 @pytest.mark.parametrize(
@@ -112,24 +115,37 @@ def test_model_rejects_bad_arguments():
 
 
 def test_bayesian_box_posterior_matches_the_closed_form_mean():
-    from gdl_pyro.infer import fit_mcmc
-
     # Points in a small square far from the map's edges: the margins' priors do not truncate.
     g = torch.Generator().manual_seed(4)
     x = torch.rand(100, 2, generator=g) * 10.0
-    draws = fit_mcmc(
-        box.bayesian_model, x, num_samples=300, warmup_steps=200, quiet=True
-    ).get_samples()
+    fitted = box.fit(x, method="nuts", num_samples=300, warmup_steps=200, quiet=True, seed=0)
+    draws = fitted.draws
     expected = box.posterior_mean_margin(x)  # W / (N - 3), about 0.1 degrees
     # The margins are roughly exponential (sd = mean); 600 draws give the mean to ~10%; allow 30%.
     assert torch.allclose(draws["margin_low"].mean(0), expected, rtol=0.3)
     assert torch.allclose(draws["margin_high"].mean(0), expected, rtol=0.3)
     # Every posterior box contains the data.
-    low, high = box.mle(x)
-    density = box.log_density(x, x, draws["margin_low"], draws["margin_high"])
+    density = fitted.log_density(x)
     assert torch.isfinite(density).all() and density.shape == (600, 100)
+    # The posterior predictive averages the boxes' densities.
+    expected = torch.logsumexp(density, 0) - math.log(600)
+    assert torch.allclose(fitted.log_prob(x), expected)
 
 
 def test_bayesian_box_rejects_data_outside_the_map():
     with pytest.raises(ValueError, match="inside the sample space"):
         box.bayesian_model(torch.tensor([[0.0, 0.0], [200.0, 10.0]]))
+    with pytest.raises(ValueError, match="bounding_box is required"):
+        box.bayesian_model(num_data=3)
+    with pytest.raises(ValueError, match="method"):
+        box.fit(world.sample_land(10, seed=0), method="vi")
+
+
+def test_bayesian_box_simulates_boxes_that_contain_the_given_bounding_box():
+    inner = (torch.tensor([0.0, 0.0]), torch.tensor([10.0, 5.0]))
+    trace = pyro.poutine.trace(box.bayesian_model).get_trace(num_data=50, bounding_box=inner)
+    points = trace.nodes["obs"]["value"]
+    low = inner[0] - trace.nodes["margin_low"]["value"]
+    high = inner[1] + trace.nodes["margin_high"]["value"]
+    assert points.shape == (50, 2) and ((points >= low) & (points <= high)).all()
+    assert (low <= inner[0]).all() and (high >= inner[1]).all()

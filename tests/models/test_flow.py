@@ -33,18 +33,21 @@ def test_maximum_likelihood_reaches_the_entropy_of_gaussian_data():
         [10.0, 5.0]
     )
     entropy = (0.5 * math.log(2 * math.pi * math.e) * 2 + scales.log().sum()).item()
-    flow, result = flow_module.fit(
+    fitted = flow_module.fit(
         x,
-        flow_module.Flow(num_layers=2, count_bins=8, hidden_dim=16),
+        num_layers=2,
+        count_bins=8,
+        hidden_dim=16,
         num_steps=800,
         batch_size=1000,
         lr=1e-2,
         quiet=True,
+        seed=0,
     )
-    nll = -flow.log_prob(x).mean().item()
+    nll = -fitted.log_prob(x).mean().item()
     assert nll == pytest.approx(entropy, abs=ENTROPY_TOL)
-    assert result.losses[0] > nll + 0.5  # it started far and learned
-    samples = flow.sample(500)
+    assert fitted.losses[0] > nll + 0.5  # it started far and learned
+    samples = fitted.sample(500, seed=0)
     assert samples.shape == (500, 2) and torch.isfinite(samples).all()
 
 
@@ -53,3 +56,7 @@ def test_bad_arguments():
         flow_module.Flow(num_layers=0)
     with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
         flow_module.fit(torch.zeros(10, 3))
+    with pytest.raises(ValueError, match="x must hold finite"):
+        flow_module.model(torch.tensor([[0.0, math.nan]]), flow=flow_module.Flow(num_layers=1))
+    with pytest.raises(ValueError, match="num_data"):
+        flow_module.model(flow=flow_module.Flow(num_layers=1))

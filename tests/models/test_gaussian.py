@@ -42,8 +42,9 @@ def test_nuts_matches_the_conjugate_posterior():
 def test_svi_multivariate_normal_matches_the_conjugate_posterior():
     x, cov, exact = conjugate_case()
     guide = AutoMultivariateNormal(gaussian.model)
-    fit_svi(gaussian.model, guide, x, cov=cov, num_steps=2000, lr=0.01, quiet=True)
-    q = guide.get_posterior()
+    result = fit_svi(gaussian.model, guide, x, cov=cov, num_steps=2000, lr=0.01, quiet=True)
+    with result.scope():  # the guide's parameters live in the fit's own param store
+        q = guide.get_posterior()
     sd = exact.covariance_matrix.diagonal().sqrt()
     assert ((q.mean - exact.mean).abs() / sd).max() < MEAN_TOL_SD
     assert torch.allclose(q.covariance_matrix.diagonal().sqrt(), sd, rtol=SD_RTOL)
@@ -52,7 +53,8 @@ def test_svi_multivariate_normal_matches_the_conjugate_posterior():
 def test_full_model_posterior_centres_on_the_mle():
     x = world.sample_land(300, seed=2)
     loc, cov = gaussian.mle(x)
-    draws = fit_mcmc(gaussian.model, x, num_samples=150, warmup_steps=150, quiet=True).get_samples()
+    fitted = gaussian.fit(x, method="nuts", num_samples=150, warmup_steps=150, quiet=True, seed=0)
+    draws = fitted.draws
     mean_loc, mean_scale = gaussian.in_degrees(draws["loc"].mean(0), draws["scale"].mean(0))
     # With 300 points and weak priors the posterior sits on the MLE, within its own spread.
     assert torch.allclose(mean_loc, loc, atol=8.0)  # posterior sd of the centre is about 5 degrees
@@ -68,8 +70,22 @@ def test_log_density_matches_the_model_trace():
     }
     trace = pyro.poutine.trace(pyro.poutine.condition(gaussian.model, data=values)).get_trace(x)
     trace.compute_log_prob()
-    direct = gaussian.log_density(x, **{k: v.unsqueeze(0) for k, v in values.items()})[0]
+    direct = gaussian.distribution(**values).log_prob(x)
     assert torch.allclose(trace.nodes["obs"]["log_prob"], direct, atol=1e-4)
+
+
+def test_fit_methods_agree_on_a_large_sample():
+    # 2000 points: posterior predictive and MLE density differ by O(1/N) nats per point.
+    x = world.sample_land(2000, seed=4)
+    x_test = world.sample_land(500, seed=5)
+    mle = gaussian.fit(x)
+    loc, cov = gaussian.mle(x)
+    assert torch.equal(mle.loc, loc) and torch.equal(mle.cov, cov)
+    vi = gaussian.fit(x, method="vi", num_steps=1500, num_draws=200, quiet=True, seed=0)
+    gap = (vi.log_prob(x_test) - mle.log_prob(x_test)).mean().item()
+    assert abs(gap) < 0.02
+    with pytest.raises(ValueError, match="method"):
+        gaussian.fit(x, method="em")
 
 
 def test_bad_input():

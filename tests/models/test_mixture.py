@@ -9,6 +9,7 @@ import torch
 from pyro import poutine
 from pyro.infer import TraceEnum_ELBO
 
+from gdl_pyro import diagnostics
 from gdl_pyro.models import mixture
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
@@ -30,7 +31,7 @@ def simulate(num_data, seed):
 
 def test_svi_recovers_weights_and_centres():
     x = simulate(1500, seed=0)
-    fitted = mixture.fit(x, num_components=3, num_steps=800, lr=0.05, quiet=True)
+    fitted = mixture.fit(x, num_components=3, num_steps=800, lr=0.05, quiet=True, seed=0)
     m = fitted.median()
     order = torch.argsort(m["locs"][:, 0])  # match components by longitude
     assert torch.allclose(m["weights"][order], TRUE_WEIGHTS, atol=WEIGHT_TOL)
@@ -65,15 +66,32 @@ def test_enumerated_and_marginal_forms_give_the_same_likelihood():
     prior = sum(node["log_prob_sum"] for name, node in trace.nodes.items() if name in values)
     assert elbo == pytest.approx((marginal + prior).item(), rel=1e-5)
     # And the closed-form log_density agrees with both.
-    direct = mixture.log_density(
-        x, *(values[k].unsqueeze(0) for k in ["weights", "locs", "scales"])
-    )[0]
+    direct = mixture.distribution(**values).log_prob(x)
     assert direct.sum().item() == pytest.approx(marginal.item(), rel=1e-5)
+
+
+def test_marginal_model_broadcasts_over_draws():
+    # Three draws of the parameters at once give each draw's own log-likelihood.
+    x = simulate(30, seed=3)
+    values = {
+        "weights": TRUE_WEIGHTS,
+        "locs": TRUE_CENTRES / HALF_EXTENT,
+        "scales": TRUE_SCALES / HALF_EXTENT,
+    }
+    draws = {k: torch.stack([v, v * 1.1, v * 0.9]) for k, v in values.items()}
+    draws["weights"] = draws["weights"] / draws["weights"].sum(-1, keepdim=True)
+    vectorised = diagnostics.pointwise_log_likelihood(
+        mixture.marginal_model, draws, x, num_components=3
+    )
+    one_by_one = torch.stack(
+        [mixture.distribution(**{k: v[s] for k, v in draws.items()}).log_prob(x) for s in range(3)]
+    )
+    assert torch.allclose(vectorised, one_by_one, atol=1e-5)
 
 
 def test_infer_discrete_agrees_with_responsibilities():
     x = simulate(600, seed=2)
-    fitted = mixture.fit(x, num_components=3, num_steps=300, quiet=True)
+    fitted = mixture.fit(x, num_components=3, num_steps=300, quiet=True, seed=0)
     m = fitted.median()
     resp = mixture.responsibilities(x, m["weights"], m["locs"], m["scales"])
     assert torch.allclose(resp.sum(-1), torch.ones(600))
@@ -88,13 +106,11 @@ def test_simulation_and_bad_input():
         mixture.fit(simulate(10, 0), num_components=0)
     with pytest.raises(ValueError, match="at most the number of points"):
         mixture.fit(simulate(3, 0), num_components=5)
-    assert math.isfinite(
-        mixture.log_density(
-            simulate(5, 0),
-            TRUE_WEIGHTS[None],
-            TRUE_CENTRES[None] / HALF_EXTENT,
-            TRUE_SCALES[None] / HALF_EXTENT,
-        )
-        .sum()
-        .item()
-    )
+    with pytest.raises(ValueError, match="method"):
+        mixture.fit(simulate(10, 0), num_components=2, method="em")
+    with pytest.raises(ValueError, match="points"):
+        mixture.responsibilities(torch.zeros(3, 3), TRUE_WEIGHTS, TRUE_CENTRES, TRUE_SCALES)
+    fitted = mixture.fit(simulate(50, 0), num_components=2, num_steps=5, num_draws=10, quiet=True)
+    with pytest.raises(ValueError, match="finite"):
+        fitted.log_prob(torch.tensor([[0.0, math.nan]]))
+    assert math.isfinite(fitted.log_prob(simulate(5, 0)).sum().item())

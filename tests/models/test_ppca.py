@@ -7,7 +7,7 @@ import pyro.distributions as dist
 import pytest
 import torch
 
-from gdl_pyro.infer import iwae_log_likelihood
+from gdl_pyro.infer import iwae_bound
 from gdl_pyro.models import ppca
 
 # SVI with Adam reaches the closed-form NLL to within float32 optimisation noise: 0.01 nats per
@@ -42,22 +42,28 @@ def test_closed_form_recovers_the_known_subspace_and_noise():
 def test_closed_form_is_the_maximum():
     x, _ = simulated(num_data=500)
     best = ppca.mle(x)
-    nll = ppca.nll_per_point(x, best)
+    nll = -ppca.log_likelihood(x, best)
     for perturbed in [
         ppca.PPCAParams(best.W * 1.05, best.mu, best.sigma),
         ppca.PPCAParams(best.W, best.mu + 0.05, best.sigma),
         ppca.PPCAParams(best.W, best.mu, best.sigma * 1.05),
     ]:
-        assert ppca.nll_per_point(x, perturbed) > nll
+        assert -ppca.log_likelihood(x, perturbed) > nll
 
 
 def test_svi_fit_reaches_the_closed_form_log_likelihood():
     x, _ = simulated(num_data=1000)
-    closed = ppca.nll_per_point(x, ppca.mle(x))
-    fitted, result = ppca.fit(x, num_steps=1500, lr=0.03, quiet=True)
-    assert ppca.nll_per_point(x, fitted) == pytest.approx(closed, abs=NLL_TOL)
-    assert result.losses[-1] == pytest.approx(closed, abs=NLL_TOL)
-    assert ppca.principal_angles(fitted.W, ppca.mle(x).W).max().item() < ANGLE_TOL
+    closed = ppca.fit(x)  # method="mle": the closed form
+    closed_nll = -closed.log_prob(x).mean().item()
+    fitted = ppca.fit(x, method="svi", num_steps=1500, lr=0.03, quiet=True, seed=0)
+    assert -fitted.log_prob(x).mean().item() == pytest.approx(closed_nll, abs=NLL_TOL)
+    assert fitted.losses[-1] == pytest.approx(closed_nll, abs=NLL_TOL)
+    assert ppca.principal_angles(fitted.params.W, closed.params.W).max().item() < ANGLE_TOL
+    # The fit's density is its distribution's, and the data set's log-likelihood is their sum.
+    assert torch.allclose(fitted.log_prob(x), fitted.distribution().log_prob(x))
+    assert ppca.log_likelihood(x, closed.params).item() == pytest.approx(
+        closed.log_prob(x).sum().item(), rel=1e-6
+    )
 
 
 def test_latent_model_and_marginal_agree():
@@ -66,9 +72,11 @@ def test_latent_model_and_marginal_agree():
     z = torch.randn(200_000, 1, 2)
     log_joint = dist.Normal(z @ truth.W.T + truth.mu, truth.sigma).to_event(1).log_prob(x)
     monte_carlo = torch.logsumexp(log_joint, 0) - math.log(200_000)
-    assert torch.allclose(monte_carlo, ppca.log_likelihood(x, truth), atol=0.05)
+    exact = ppca.PPCAFit(truth, [], 0.0).log_prob(x)
+    assert torch.allclose(monte_carlo, exact, atol=0.05)
     simulated_x = ppca.model(params=truth, num_data=7)
     assert simulated_x.shape == (7, 4)
+    assert ppca.marginal_model(params=truth, num_data=5).shape == (5, 4)
 
 
 def test_iwae_with_the_exact_posterior_is_exact():
@@ -82,10 +90,8 @@ def test_iwae_with_the_exact_posterior_is_exact():
                 "z", dist.MultivariateNormal(post.loc, covariance_matrix=post.covariance_matrix)
             )
 
-    estimate = iwae_log_likelihood(
-        lambda x: ppca.model(x, params=truth), exact_guide, x, num_particles=2
-    )
-    assert torch.allclose(estimate, ppca.log_likelihood(x, truth), atol=1e-3)
+    estimate = iwae_bound(lambda x: ppca.model(x, params=truth), exact_guide, x, num_particles=2)
+    assert torch.allclose(estimate, ppca.PPCAFit(truth, [], 0.0).log_prob(x), atol=1e-3)
 
 
 def test_bad_arguments():
@@ -97,3 +103,22 @@ def test_bad_arguments():
         ppca.mle(torch.randn(10, 3), latent_dim=3)
     with pytest.raises(ValueError, match="num_data"):
         ppca.model()
+    with pytest.raises(ValueError, match="num_data"):
+        ppca.marginal_model()
+    x, truth = simulated(num_data=10, data_dim=4)
+    fitted = ppca.PPCAFit(truth, [], 0.0)
+    with pytest.raises(ValueError, match="finite"):
+        fitted.log_prob(torch.tensor([[0.0, math.nan, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"shape \(N, 4\)"):
+        fitted.log_prob(torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="method"):
+        ppca.fit(x, method="em")
+
+
+def test_principal_angles_against_a_known_rotation():
+    # Two planes in R^3 that share one axis and meet at 30 degrees along the other.
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    t = math.radians(30)
+    b = torch.tensor([[1.0, 0.0], [0.0, math.cos(t)], [0.0, math.sin(t)]])
+    angles = ppca.principal_angles(a, b).sort().values
+    assert torch.allclose(angles, torch.tensor([0.0, t], dtype=torch.float64), atol=1e-7)

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from gdl_pyro.data.tins import make_tins
-from gdl_pyro.infer import iwae_log_likelihood
 from gdl_pyro.models.vae import VAE, fit, latent_direction, linear_readout
 
 SIZE = 16
@@ -38,15 +37,16 @@ def test_model_and_guide_sites_have_the_expected_shapes():
 def test_quick_fit_finds_height_and_width():
     x, _ = data(800, 0)
     x_test, labels_test = data(300, 1)
-    vae = VAE(data_dim=SIZE * SIZE, hidden_dim=128)
-    result = fit(vae, x, num_steps=600, batch_size=100, lr=3e-3, quiet=True)
-    assert result.losses[-1] < result.losses[0]
-    _, scores = linear_readout(vae.encode(x_test), labels_test)
+    fitted = fit(x, hidden_dim=128, num_steps=600, batch_size=100, lr=3e-3, quiet=True, seed=0)
+    assert fitted.losses[-1] < fitted.losses[0]
+    _, scores = linear_readout(fitted.encode(x_test), labels_test)
     assert (scores > QUICK_R2).all(), scores
     # The IWAE bound tightens with K: on average K = 20 is above the ELBO (K = 1).
-    elbo = iwae_log_likelihood(vae.model, vae.guide, x_test, num_particles=1).mean()
-    iwae = iwae_log_likelihood(vae.model, vae.guide, x_test, num_particles=20).mean()
+    elbo = fitted.log_prob_lower_bound(x_test, num_particles=1, seed=0).mean()
+    iwae = fitted.log_prob_lower_bound(x_test, num_particles=20, seed=0).mean()
     assert iwae > elbo
+    # Evaluating it left nothing in the caller's param store.
+    assert len(pyro.get_param_store()) == 0
 
 
 def test_generation_returns_images_in_range():
@@ -64,10 +64,16 @@ def test_bad_input():
         vae.encode(torch.zeros(3, 100))
     with pytest.raises(ValueError, match="num_data"):
         vae.model()
-    with pytest.raises(ValueError, match="x must have shape"):
-        fit(vae, torch.zeros(5, 10), num_steps=1)
     with pytest.raises(ValueError, match="kl_warmup"):
-        fit(vae, torch.zeros(5, SIZE * SIZE), num_steps=1, kl_warmup=1.0)
+        fit(torch.zeros(5, SIZE * SIZE), num_steps=1, kl_warmup=1.0)
+    nan_images = torch.zeros(5, SIZE * SIZE)
+    nan_images[2, 7] = float("nan")
+    with pytest.raises(ValueError, match="x must hold finite pixel values"):
+        fit(nan_images, num_steps=1, quiet=True)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        fit(torch.full((5, SIZE * SIZE), 2.0), num_steps=1, quiet=True)
+    with pytest.raises(ValueError, match="z must be finite"):
+        vae.decode(torch.zeros(3, 5))
 
 
 def test_readout_and_direction_recover_a_known_linear_latent_space():

@@ -7,6 +7,8 @@ Coordinates are (longitude, latitude) in degrees, over the sample space
 these coordinates (not per km^2: a degree cell near a pole is smaller on the globe).
 """
 
+import math
+
 import torch
 
 from gdl_pyro._validation import as_count, as_points, generator
@@ -32,7 +34,9 @@ from gdl_pyro.data.landmasses import (  # the labelled world: classes for s08
 __all__ = [
     "LAND_MASSES",
     "LandMassUniform",
+    "COVERAGE_FRACTION",
     "LandUniform",
+    "coverage",
     "is_land",
     "land_area",
     "land_area_in_box",
@@ -119,6 +123,31 @@ class LandUniform(UniformOverCells):
 
     def __init__(self, validate_args=None):
         super().__init__(_mask(), validate_args=validate_args)
+
+
+# A point of p_data counts as covered when the model gives it at least 1% of p_data's density.
+COVERAGE_FRACTION = 0.01
+
+
+def coverage(log_prob) -> float:
+    """The framework's coverage: the share of p_data's points that a model covers.
+
+    A point x ~ p_data is covered when log q(x) >= log p_data(x) + log(COVERAGE_FRACTION): the
+    model gives it at least 1% of p_data's density. Every module and chapter uses this one
+    definition. A uniform box gives every point inside it land_area() / box area of p_data's
+    density (0.33 even for the whole map), so a box's coverage is the share of p_data inside it,
+    land_area_in_box / land_area().
+
+    Parameters
+    ----------
+    log_prob : torch.Tensor of shape (N,)
+        log q(x_i) of a model at points x_i drawn from p_data.
+    """
+    log_prob = torch.as_tensor(log_prob)
+    if log_prob.dim() != 1 or log_prob.numel() == 0 or torch.isnan(log_prob).any():
+        raise ValueError("log_prob must be a non-empty 1-D tensor without NaN, one value a point")
+    threshold = -math.log(land_area()) + math.log(COVERAGE_FRACTION)
+    return (log_prob >= threshold).double().mean().item()
 
 
 def land_area_in_box(low, high) -> float:

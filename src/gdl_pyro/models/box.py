@@ -7,11 +7,11 @@ top-right corner (theta3, theta4). The likelihood of N points is
 
 when the box contains every point and 0 otherwise, so the maximum-likelihood box is the
 smallest box containing the data: the bounding box (``mle``). ``fit`` reaches the same box by
-minimising the negative log-likelihood with Pyro, as one would for a model with no closed form.
+minimising the negative log-likelihood with Pyro, as one would for a model with no closed form;
+``fit(x, method="nuts")`` samples the Bayesian box (``bayesian_model``) instead.
 """
 
 import math
-from dataclasses import dataclass
 
 import pyro
 import pyro.distributions as dist
@@ -19,21 +19,21 @@ import pyro.optim
 import torch
 from torch.distributions import constraints
 
-from gdl_pyro._validation import as_count, as_points
+from gdl_pyro._state import as_device
+from gdl_pyro._validation import as_points
 from gdl_pyro._validation import num_data as checked_num_data
 from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, UniformBox
-from gdl_pyro.infer import SVIResult, fit_svi
+from gdl_pyro.fitting import PointFit, PosteriorFit, nuts_fit
+from gdl_pyro.infer import fit_svi
 
 __all__ = [
     "BoxFit",
     "bayesian_model",
     "fit",
-    "log_density",
     "log_likelihood",
     "mle",
     "model",
     "posterior_mean_margin",
-    "sample_predictive",
 ]
 
 
@@ -85,18 +85,12 @@ def log_likelihood(x, low, high) -> torch.Tensor:
     return UniformBox(torch.as_tensor(low), torch.as_tensor(high)).log_prob(x).sum()
 
 
-@dataclass
-class BoxFit:
-    """A box fitted by gradient descent on the NLL."""
+class BoxFit(PointFit):
+    """The maximum-likelihood box: ``low``, ``high``, and the NLL per point at each step."""
 
-    low: torch.Tensor
-    high: torch.Tensor
-    svi: SVIResult
-
-    @property
-    def nll_per_point(self) -> list[float]:
-        """NLL per point at every step (it falls towards -log(area of the bounding box))."""
-        return self.svi.losses
+    def __init__(self, low, high, losses, seconds):
+        self.low, self.high = low.detach().cpu(), high.detach().cpu()
+        super().__init__("box (MLE)", lambda: UniformBox(self.low, self.high), losses, seconds)
 
 
 def _margin_model(x, init_margin):
@@ -121,78 +115,125 @@ def _no_latents(x, init_margin):
 
 
 def fit(
-    x, *, num_steps: int = 500, lr: float = 0.1, init_margin: float = 10.0, quiet: bool = False
-) -> BoxFit:
-    """Fit the box by maximum likelihood with Pyro's SVI and an empty guide.
+    x,
+    *,
+    method: str = "mle",
+    seed: int | None = None,
+    quiet: bool = False,
+    device=None,
+    num_steps: int = 500,
+    lr: float = 0.1,
+    init_margin: float = 10.0,
+    num_samples: int = 500,
+    warmup_steps: int = 500,
+    num_chains: int = 2,
+) -> BoxFit | PosteriorFit:
+    """Fit the box: by maximum likelihood with Pyro's SVI (``method="mle"``) or by NUTS.
+
+    The fit interface of every density family (see ``gdl_pyro.fitting``).
 
     Parameters
     ----------
     x : array-like of shape (N, 2)
+    method : {"mle", "nuts"}
+        "mle": SVI with an empty guide on the bounding box plus positive margins; returns a
+        ``BoxFit`` (point fit). "nuts": the Bayesian box (``bayesian_model``) sampled by NUTS;
+        returns a ``PosteriorFit`` whose distribution is the posterior predictive.
+    seed, quiet, device
+        As for every fit: the fit's own seed, no progress bar, the device to run on.
     num_steps : int
-        Adam steps. Each step shrinks log(margin) by about ``lr``: with the defaults the
+        Adam steps (MLE). Each shrinks log(margin) by about ``lr``: with the defaults the
         margins fall from 10 degrees to below float32 resolution at 180 degrees (1e-5).
     lr : float
-        Adam learning rate.
+        Adam learning rate (MLE).
     init_margin : float
-        Starting margin around the bounding box, in degrees, > 0.
-    quiet : bool
-        Hide the progress bar.
-
-    Returns
-    -------
-    BoxFit
-        The fitted corners and the SVI result (loss = NLL per point at each step).
+        Starting margin around the bounding box, in degrees, > 0 (MLE).
+    num_samples, warmup_steps, num_chains : int
+        NUTS draws per chain, warm-up steps and chains.
     """
     x = as_points(x)
     mle(x)  # the same check: the data must span a box of positive area
+    device = as_device(device, x)
+    if method == "nuts":
+        return nuts_fit(
+            "box (NUTS)",
+            bayesian_model,
+            x,
+            lambda margin_low, margin_high: _predictive_box(x, margin_low, margin_high),
+            seed=seed,
+            quiet=quiet,
+            device=device,
+            num_samples=num_samples,
+            warmup_steps=warmup_steps,
+            num_chains=num_chains,
+        )
+    if method != "mle":
+        raise ValueError(f"method must be 'mle' or 'nuts'; got {method!r}")
     if not (math.isfinite(init_margin) and init_margin > 0):
         raise ValueError(f"init_margin must be a finite number > 0; got {init_margin}")
     # The gradient in log(margin) is proportional to the margin itself, so it fades as the box
     # closes in; Adam's default second-moment memory (beta2 = 0.999) remembers the early large
     # gradients and its steps fade too. A short memory keeps each step near lr in log(margin).
     optim = pyro.optim.Adam({"lr": lr, "betas": (0.9, 0.9)})
-    result = fit_svi(
-        _margin_model,
-        _no_latents,
-        x,
-        init_margin,
-        num_steps=num_steps,
-        optim=optim,
-        quiet=quiet,
-        desc="box MLE",
-    )
+    with torch.device(device):
+        result = fit_svi(
+            _margin_model,
+            _no_latents,
+            x.to(device),
+            init_margin,
+            num_steps=num_steps,
+            optim=optim,
+            seed=seed,
+            quiet=quiet,
+            desc="box MLE",
+        )
     low = x.min(0).values - result.params["margin_low"]
     high = x.max(0).values + result.params["margin_high"]
-    return BoxFit(low, high, result)
+    return BoxFit(low, high, result.losses, result.seconds)
 
 
-def bayesian_model(x):
-    """The Bayesian box: flat priors on the four edges over the sample space, given the data.
+def bayesian_model(x=None, *, num_data=None, bounding_box=None):
+    """The Bayesian box: flat priors on the four edges over the sample space.
 
     A box that misses a point has likelihood 0, so the posterior lives on boxes that contain the
     data: the bounding box plus a margin on each side. A flat prior on an edge over the sample
     space is then a Uniform(0, room) prior on its margin (room = distance from the outermost
     point to the map's edge), which NUTS samples through Pyro's interval transform.
 
-    Sites: "margin_low" and "margin_high", 2-vectors in degrees.
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, 2), optional
+        Observations; without them the model simulates ``num_data`` points.
+    num_data : int, optional
+        Points to simulate when ``x`` is None.
+    bounding_box : (low, high), optional
+        The box every sampled box contains; the bounding box of ``x`` by default, and required
+        without ``x`` (the prior is the flat prior restricted to boxes that contain it).
+
+    Sites: "margin_low" and "margin_high", 2-vectors in degrees, and "obs".
     """
-    x = as_points(x)
-    lowest, highest = mle(x)
+    num_data = checked_num_data(x, num_data)
+    if bounding_box is None:
+        if x is None:
+            raise ValueError("bounding_box is required when x is None: (low, high) of the data")
+        bounding_box = mle(x)
+    lowest, highest = (
+        torch.as_tensor(edge, dtype=torch.get_default_dtype()) for edge in bounding_box
+    )
     room_low = lowest - torch.tensor(SAMPLE_SPACE_LOW)
     room_high = torch.tensor(SAMPLE_SPACE_HIGH) - highest
     if not ((room_low > 0).all() and (room_high > 0).all()):
         raise ValueError("x must lie strictly inside the sample space [-180, 180] x [-90, 90]")
     margin_low = pyro.sample("margin_low", dist.Uniform(torch.zeros(2), room_low).to_event(1))
     margin_high = pyro.sample("margin_high", dist.Uniform(torch.zeros(2), room_high).to_event(1))
-    with pyro.plate("data", x.shape[0]):
-        pyro.sample("obs", UniformBox(lowest - margin_low, highest + margin_high), obs=x)
+    with pyro.plate("data", num_data):
+        return pyro.sample("obs", UniformBox(lowest - margin_low, highest + margin_high), obs=x)
 
 
-def log_density(points, x, margin_low, margin_high) -> torch.Tensor:
-    """log p(points | box) for margin draws with leading draw dimensions: shape (..., N)."""
+def _predictive_box(x, margin_low, margin_high) -> UniformBox:
+    """The box of each margin draw around the bounding box of ``x``: batch shape of the draws."""
     lowest, highest = mle(x)
-    box = UniformBox((lowest - margin_low).unsqueeze(-2), (highest + margin_high).unsqueeze(-2))
-    return box.log_prob(as_points(points))
+    return UniformBox(lowest - margin_low, highest + margin_high)
 
 
 def posterior_mean_margin(x) -> torch.Tensor:
@@ -206,12 +247,3 @@ def posterior_mean_margin(x) -> torch.Tensor:
     if num_data <= 3:
         raise ValueError("x must hold more than 3 points for the posterior mean to exist")
     return (highest - lowest) / (num_data - 3)
-
-
-def sample_predictive(x, draws: dict, num_samples: int) -> torch.Tensor:
-    """Points from the Bayesian box's posterior predictive: a random posterior box, then a point."""
-    lowest, highest = mle(x)
-    index = torch.randint(len(draws["margin_low"]), (as_count(num_samples, "num_samples"),))
-    return UniformBox(
-        lowest - draws["margin_low"][index], highest + draws["margin_high"][index]
-    ).sample()

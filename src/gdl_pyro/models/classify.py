@@ -20,7 +20,9 @@ from pyro import poutine
 from pyro.infer import Predictive
 from pyro.infer.autoguide import AutoNormal
 
+from gdl_pyro._state import as_device, seeded
 from gdl_pyro._validation import as_count, as_points
+from gdl_pyro.diagnostics import guide_draws, vi_khat
 from gdl_pyro.infer import SVIResult, fit_svi
 from gdl_pyro.models import mixture
 
@@ -58,8 +60,11 @@ def logistic_model(features, labels=None, *, num_classes: int):
         "coef", dist.Normal(torch.zeros(num_features, num_classes), COEF_PRIOR_SCALE).to_event(2)
     )
     bias = pyro.sample("bias", dist.Normal(torch.zeros(num_classes), COEF_PRIOR_SCALE).to_event(1))
+    logits = features @ coef
+    if coef.dim() > 2:  # draws of coef come as (S, 1, F, C): the 1 holds the data plate's place
+        logits = logits.squeeze(-3)
     with pyro.plate("data", features.shape[0]):
-        return pyro.sample("y", dist.Categorical(logits=features @ coef + bias), obs=labels)
+        return pyro.sample("y", dist.Categorical(logits=logits + bias), obs=labels)
 
 
 def _check_labels(labels, num_points: int, num_classes: int) -> torch.Tensor:
@@ -74,49 +79,104 @@ def _check_labels(labels, num_points: int, num_classes: int) -> torch.Tensor:
 
 
 class LogisticClassifier:
-    """The discriminative model: p(y | x) only, fitted by SVI with a mean-field guide."""
+    """The discriminative model: p(y | x) only, fitted by SVI with a mean-field guide.
+
+    ``fit`` trains in a param store of its own (see ``gdl_pyro.fitting``); the guide is evaluated
+    afterwards only inside that store, so two classifiers in one session never share weights.
+    """
 
     def __init__(self, num_classes: int, features: FourierFeatures | None = None):
         self.num_classes = as_count(num_classes, "num_classes", minimum=2)
         self.features = features or FourierFeatures()
-        self.guide = None
+        self.guide, self.svi, self.device = None, None, torch.device("cpu")
 
     def fit(
-        self, points, labels, *, num_steps: int = 1500, lr: float = 0.05, quiet: bool = False
-    ) -> SVIResult:
+        self,
+        points,
+        labels,
+        *,
+        seed: int | None = None,
+        quiet: bool = False,
+        device=None,
+        num_steps: int = 1500,
+        lr: float = 0.05,
+    ) -> "LogisticClassifier":
+        """Fit the posterior of the coefficients; ``self.svi`` keeps the losses and the store."""
         phi = self.features(points)
         labels = _check_labels(labels, len(phi), self.num_classes)
+        self.device = as_device(device, phi)
         self.guide = AutoNormal(logistic_model, init_scale=0.01)
         scale = 1.0 / len(phi)
-        return fit_svi(
-            poutine.scale(logistic_model, scale=scale),
-            poutine.scale(self.guide, scale=scale),
-            phi,
-            labels,
-            num_classes=self.num_classes,
-            num_steps=num_steps,
-            lr=lr,
-            quiet=quiet,
-            desc="logistic regression",
-        )
+        with torch.device(self.device):
+            self.svi = fit_svi(
+                poutine.scale(logistic_model, scale=scale),
+                poutine.scale(self.guide, scale=scale),
+                phi.to(self.device),
+                labels.to(self.device),
+                num_classes=self.num_classes,
+                num_steps=num_steps,
+                lr=lr,
+                seed=seed,
+                quiet=quiet,
+                desc="logistic regression",
+            )
+        return self
 
-    def draws(self, num_draws: int = 100) -> dict[str, torch.Tensor]:
+    @property
+    def losses(self) -> list[float]:
+        return self._fitted().losses
+
+    @property
+    def seconds(self) -> float:
+        return self._fitted().seconds
+
+    def _fitted(self) -> SVIResult:
+        if self.svi is None:
+            raise ValueError("fit the classifier first")
+        return self.svi
+
+    def draws(self, num_draws: int = 100, seed: int | None = None) -> dict[str, torch.Tensor]:
         """Posterior draws of the coefficients from the guide."""
-        if self.guide is None:
-            raise ValueError("fit the classifier before asking for draws")
         predictive = Predictive(
             logistic_model,
             guide=self.guide,
             num_samples=as_count(num_draws, "num_draws", minimum=1),
             return_sites=["coef", "bias"],
         )
-        with torch.no_grad():  # the features are not needed for the coefficients: one dummy row
-            return predictive(self.features(torch.zeros(1, 2)), num_classes=self.num_classes)
+        with self._fitted().scope(), seeded(seed), torch.no_grad(), torch.device(self.device):
+            # The features are not needed for the coefficients: one dummy row.
+            dummy = self.features(torch.zeros(1, 2)).to(self.device)
+            draws = predictive(dummy, num_classes=self.num_classes)
+        return {name: value.cpu() for name, value in draws.items()}
 
-    def predict_proba(self, points, num_draws: int = 100) -> torch.Tensor:
+    def guide_diagnostics(self, points, labels, num_draws: int = 1000, seed: int | None = None):
+        """(draws, k-hat): guide draws of every latent, and the guide's PSIS k-hat (Pyro's)."""
+        phi = self.features(points)
+        labels = _check_labels(labels, len(phi), self.num_classes)
+        phi, labels = phi.to(self.device), labels.to(self.device)
+        with self._fitted().scope(), seeded(seed), torch.device(self.device):
+            draws, _ = guide_draws(
+                logistic_model,
+                self.guide,
+                phi,
+                labels,
+                num_draws=num_draws,
+                num_classes=self.num_classes,
+            )
+            khat = vi_khat(
+                logistic_model,
+                self.guide,
+                phi,
+                labels,
+                num_draws=num_draws,
+                num_classes=self.num_classes,
+            )
+        return {name: value.cpu() for name, value in draws.items()}, khat
+
+    def predict_proba(self, points, num_draws: int = 100, seed: int | None = 0) -> torch.Tensor:
         """Posterior predictive p(y | x), averaged over guide draws: shape (N, classes)."""
         phi = self.features(points)
-        d = self.draws(num_draws)
+        d = self.draws(num_draws, seed=seed)
         return torch.softmax(phi @ d["coef"] + d["bias"].unsqueeze(-2), -1).mean(0)
 
     def predict(self, points) -> torch.Tensor:
@@ -133,20 +193,38 @@ class ClassConditionalMixture:
         self.log_prior = None
 
     def fit(
-        self, points, labels, *, num_steps: int = 1000, quiet: bool = False
+        self,
+        points,
+        labels,
+        *,
+        seed: int | None = None,
+        quiet: bool = False,
+        device=None,
+        num_steps: int = 1000,
     ) -> "ClassConditionalMixture":
+        """p(y) from the label counts (Dirichlet(1) posterior mean), and one mixture per class.
+
+        Each class's mixture is its own fit (``mixture.fit``), seeded from ``seed``.
+        """
         points = as_points(points)
         labels = _check_labels(labels, len(points), self.num_classes)
         counts = torch.bincount(labels, minlength=self.num_classes).to(points.dtype)
-        self.log_prior = torch.log(
-            (counts + 1) / (counts.sum() + self.num_classes)
-        )  # Dirichlet(1) mean
+        self.log_prior = torch.log((counts + 1) / (counts.sum() + self.num_classes))
         self.params = []
+        with seeded(seed):
+            seeds = torch.randint(2**31 - 1, (self.num_classes,)).tolist()
         for y in range(self.num_classes):
-            pyro.clear_param_store()
             own = points[labels == y]
             k = min(self.num_components, len(own))
-            fitted = mixture.fit(own, num_components=k, num_steps=num_steps, quiet=quiet)
+            fitted = mixture.fit(
+                own,
+                num_components=k,
+                num_steps=num_steps,
+                quiet=quiet,
+                seed=seeds[y],
+                device=device,
+                num_draws=1,
+            )
             self.params.append(fitted.median())
         return self
 
@@ -155,10 +233,7 @@ class ClassConditionalMixture:
         points = as_points(points, "points", allow_empty=True)
         if not self.params:
             raise ValueError("fit the model first")
-        per_class = [
-            mixture.log_density(points, p["weights"][None], p["locs"][None], p["scales"][None])[0]
-            for p in self.params
-        ]
+        per_class = [mixture.distribution(**p).log_prob(points) for p in self.params]
         return torch.stack(per_class, -1) + self.log_prior
 
     def predict_proba(self, points) -> torch.Tensor:
@@ -168,10 +243,12 @@ class ClassConditionalMixture:
     def predict(self, points) -> torch.Tensor:
         return self.log_joint(points).argmax(-1)
 
-    def sample(self, land_mass: int, num_samples: int) -> torch.Tensor:
+    def sample(self, land_mass: int, num_samples: int, seed: int | None = None) -> torch.Tensor:
         """Generate points of one class, x ~ p(x | y): what the discriminative model cannot do."""
+        if not self.params:
+            raise ValueError("fit the model first")
         if not 0 <= land_mass < self.num_classes:
             raise ValueError(f"land_mass must lie in 0..{self.num_classes - 1}; got {land_mass}")
-        p = self.params[land_mass]
-        draws = {name: value[None] for name, value in p.items()}
-        return mixture.sample_predictive(draws, num_samples)
+        with seeded(seed), torch.no_grad():
+            p_x_given_y = mixture.distribution(**self.params[land_mass])
+            return p_x_given_y.sample((as_count(num_samples, "num_samples"),))

@@ -6,7 +6,8 @@ r"""A normalizing flow on the map: the strongest explicit-density model of the c
 Each g_l is a rational-quadratic spline coupling layer (Durkan et al., 2019) from
 ``pyro.distributions.transforms``, with the two coordinates swapped between layers; D scales map
 units to degrees (180, 90). The flow has no latent variable to infer: it is fitted by maximum
-likelihood, SVI with an empty guide on the Pyro model below.
+likelihood, SVI with an empty guide on the Pyro model below; ``fit`` returns a ``FlowFit`` with
+the interface of every family (``gdl_pyro.fitting``).
 
 References
 ----------
@@ -19,11 +20,14 @@ import pyro.distributions.transforms as T
 import torch
 from torch import nn
 
+from gdl_pyro._state import as_device, seeded
 from gdl_pyro._validation import as_count, as_points
-from gdl_pyro.infer import SVIResult, fit_svi
+from gdl_pyro._validation import num_data as checked_num_data
+from gdl_pyro.fitting import PointFit
+from gdl_pyro.infer import fit_svi
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
-__all__ = ["Flow", "fit", "model"]
+__all__ = ["Flow", "FlowFit", "fit", "model"]
 
 
 class Flow(nn.Module):
@@ -42,6 +46,8 @@ class Flow(nn.Module):
     def __init__(self, num_layers: int = 8, count_bins: int = 16, hidden_dim: int = 64):
         super().__init__()
         num_layers = as_count(num_layers, "num_layers", minimum=1)
+        count_bins = as_count(count_bins, "count_bins", minimum=1)
+        hidden_dim = as_count(hidden_dim, "hidden_dim", minimum=1)
         self.layers = nn.ModuleList(
             T.spline_coupling(
                 2,
@@ -53,50 +59,88 @@ class Flow(nn.Module):
             for _ in range(num_layers)
         )
         self.register_buffer("swap", torch.tensor([1, 0]))
+        self.register_buffer("half_extent", HALF_EXTENT.clone())
 
     def transforms(self) -> list:
         """The bijections from the base to the map, in order of application."""
         steps = []
         for layer in self.layers:
             steps += [layer, T.Permute(self.swap)]
-        return [*steps, T.AffineTransform(torch.zeros(2), HALF_EXTENT, event_dim=1)]
+        scale = T.AffineTransform(torch.zeros_like(self.half_extent), self.half_extent, event_dim=1)
+        return [*steps, scale]
 
     def distribution(self) -> dist.TransformedDistribution:
         """p_model(x) in degrees: a Pyro distribution with sample and log_prob."""
-        base = dist.Normal(torch.zeros(2), torch.ones(2)).to_event(1)
+        zeros = torch.zeros_like(self.half_extent)
+        base = dist.Normal(zeros, torch.ones_like(zeros)).to_event(1)
         return dist.TransformedDistribution(base, self.transforms())
 
     def log_prob(self, points) -> torch.Tensor:
         with torch.no_grad():
-            return self.distribution().log_prob(as_points(points))
+            return self.distribution().log_prob(as_points(points, "points"))
 
     def sample(self, num_samples: int) -> torch.Tensor:
         with torch.no_grad():
             return self.distribution().sample((as_count(num_samples, "num_samples"),))
 
 
+class FlowFit(PointFit):
+    """A flow fitted by maximum likelihood: ``flow`` is the trained module, frozen, on the CPU."""
+
+    def __init__(self, flow: Flow, losses, seconds):
+        self.flow = flow.cpu().requires_grad_(False).eval()
+        super().__init__("flow (MLE)", self.flow.distribution, losses, seconds)
+
+
 def model(x=None, *, flow: Flow, num_data=None, batch_size=None):
-    """The flow as a Pyro model: its modules registered with pyro.module, obs ~ the flow."""
+    """The flow as a Pyro model: its modules registered with pyro.module, obs ~ the flow.
+
+    Without ``x`` it simulates ``num_data`` points. The module is registered as "flow", which
+    is safe inside ``fit`` (a param store of the fit's own) and in the caller's own SVI.
+    """
+    num_data = checked_num_data(x, num_data)
+    if x is not None:
+        x = as_points(x)
     pyro.module("flow", flow)
-    num_data = x.shape[0] if x is not None else as_count(num_data, "num_data", minimum=1)
     with pyro.plate("data", num_data, subsample_size=batch_size) as index:
         return pyro.sample("obs", flow.distribution(), obs=None if x is None else x[index])
 
 
 def fit(
     x,
-    flow: Flow | None = None,
     *,
+    seed: int | None = None,
+    quiet: bool = False,
+    device=None,
+    num_layers: int = 8,
+    count_bins: int = 16,
+    hidden_dim: int = 64,
     num_steps: int = 2000,
     batch_size: int = 2048,
     lr: float = 5e-3,
     lr_decay: float = 0.1,
-    quiet: bool = False,
-) -> tuple[Flow, SVIResult]:
-    """Maximum likelihood by SVI with an empty guide, on minibatches; losses are NLL per point."""
+) -> FlowFit:
+    """Maximum likelihood by SVI with an empty guide, on minibatches: the fit interface.
+
+    Parameters
+    ----------
+    x : array-like of shape (N, 2)
+    seed, quiet, device
+        As for every fit (the network's initial weights come from ``seed`` too).
+    num_layers, count_bins, hidden_dim : int
+        The architecture (see ``Flow``).
+    num_steps, batch_size, lr, lr_decay : int, int, float, float
+        ClippedAdam steps, points per minibatch, learning rate, and the factor by which the
+        learning rate shrinks over the run. Losses are the NLL per point of each minibatch.
+    """
     x = as_points(x)
-    flow = flow or Flow()
+    device = as_device(device, x)
     batch_size = min(as_count(batch_size, "batch_size", minimum=1), x.shape[0])
+    num_steps = as_count(num_steps, "num_steps", minimum=1)
+    if not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay must be in (0, 1]; got {lr_decay}")
+    with seeded(seed, device) as fit_seed:
+        flow = Flow(num_layers, count_bins, hidden_dim).to(device)
 
     def scaled_model(x):
         with pyro.poutine.scale(scale=1.0 / x.shape[0]):
@@ -107,7 +151,15 @@ def fit(
             pass
 
     optim = pyro.optim.ClippedAdam({"lr": lr, "clip_norm": 5.0, "lrd": lr_decay ** (1 / num_steps)})
-    result = fit_svi(
-        scaled_model, empty_guide, x, num_steps=num_steps, optim=optim, quiet=quiet, desc="flow"
-    )
-    return flow, result
+    with torch.device(device):
+        result = fit_svi(
+            scaled_model,
+            empty_guide,
+            x.to(device),
+            num_steps=num_steps,
+            optim=optim,
+            seed=fit_seed,
+            quiet=quiet,
+            desc="flow",
+        )
+    return FlowFit(flow, result.losses, result.seconds)

@@ -6,6 +6,7 @@ r"""A 2-D Gaussian with full covariance: maximum likelihood in closed form, and 
 Sigma = diag(tau) L L^T diag(tau) (an LKJ prior on the correlation Cholesky factor L and
 half-normal scales tau), to be fitted by NUTS or by SVI with AutoMultivariateNormal. With a known
 covariance (``cov=...``) only mu is latent and its posterior is conjugate: ``conjugate_posterior``.
+``fit(x, method="mle" | "nuts" | "vi")`` gives each of them the fit interface of every family.
 
 The latent sites are dimensionless: "loc" and "scale" are in units of the map's half-extent
 (180 degrees of longitude, 90 of latitude), so that every site is of order 1 and NUTS and SVI
@@ -15,19 +16,23 @@ need no tuning for the units; ``in_degrees`` converts. Observations are in degre
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro.infer.autoguide import AutoMultivariateNormal
 
-from gdl_pyro._validation import as_count, as_points
+from gdl_pyro._state import Timer, as_device
+from gdl_pyro._validation import as_points
 from gdl_pyro._validation import num_data as checked_num_data
+from gdl_pyro.fitting import PointFit, PosteriorFit, nuts_fit, vi_fit
 
 __all__ = [
     "HALF_EXTENT",
+    "GaussianFit",
     "conjugate_posterior",
+    "distribution",
+    "fit",
     "in_degrees",
-    "log_density",
     "mle",
     "model",
     "scale_tril",
-    "sample_predictive",
 ]
 
 # Latent sites are in units of the map's half-extent; the priors then cover the whole map.
@@ -42,9 +47,7 @@ def mle(x) -> tuple[torch.Tensor, torch.Tensor]:
     x = as_points(x)
     if x.shape[0] < 3:
         raise ValueError(f"x must hold at least 3 points for a 2-D covariance; got {x.shape[0]}")
-    loc = x.mean(0)
-    centred = x - loc
-    return loc, centred.T @ centred / x.shape[0]
+    return x.mean(0), torch.cov(x.T, correction=0)
 
 
 def scale_tril(scale: torch.Tensor, corr_cholesky: torch.Tensor) -> torch.Tensor:
@@ -69,25 +72,25 @@ def model(x=None, *, num_data=None, cov=None):
             "scale", dist.HalfNormal(torch.full((2,), PRIOR_SCALE_SCALE)).to_event(1)
         )
         corr = pyro.sample("corr_cholesky", dist.LKJCholesky(2, LKJ_CONCENTRATION))
-        tril = scale_tril(scale * HALF_EXTENT, corr)
+        tril = scale_tril(scale * HALF_EXTENT.to(scale.device), corr)
     else:
         tril = torch.linalg.cholesky(torch.as_tensor(cov, dtype=torch.get_default_dtype()))
     with pyro.plate("data", num_data):
         return pyro.sample(
-            "obs", dist.MultivariateNormal(loc * HALF_EXTENT, scale_tril=tril), obs=x
+            "obs", dist.MultivariateNormal(loc * HALF_EXTENT.to(loc.device), scale_tril=tril), obs=x
         )
 
 
 def in_degrees(loc, scale) -> tuple[torch.Tensor, torch.Tensor]:
     """Convert "loc" and "scale" site values from map units to degrees."""
-    return loc * HALF_EXTENT, scale * HALF_EXTENT
+    half_extent = HALF_EXTENT.to(loc.device)
+    return loc * half_extent, scale * half_extent
 
 
-def log_density(points, loc, scale, corr_cholesky) -> torch.Tensor:
-    """log N(points | mu, Sigma) for site values (map units) with leading draw dims: (..., N)."""
+def distribution(loc, scale, corr_cholesky) -> dist.MultivariateNormal:
+    """N(mu, Sigma) in degrees for site values in map units; leading dims are batch dims (draws)."""
     loc, scale = in_degrees(loc, scale)
-    tril = scale_tril(scale, corr_cholesky).unsqueeze(-3)
-    return dist.MultivariateNormal(loc.unsqueeze(-2), scale_tril=tril).log_prob(points)
+    return dist.MultivariateNormal(loc, scale_tril=scale_tril(scale, corr_cholesky))
 
 
 def conjugate_posterior(x, cov) -> dist.MultivariateNormal:
@@ -107,9 +110,78 @@ def conjugate_posterior(x, cov) -> dist.MultivariateNormal:
     return dist.MultivariateNormal(unit @ post_mean, covariance_matrix=unit @ post_cov @ unit)
 
 
-def sample_predictive(draws: dict, num_samples: int) -> torch.Tensor:
-    """Points from the posterior predictive: each from the Gaussian of a random posterior draw."""
-    index = torch.randint(len(draws["loc"]), (as_count(num_samples, "num_samples"),))
-    loc, scale = in_degrees(draws["loc"][index], draws["scale"][index])
-    tril = scale_tril(scale, draws["corr_cholesky"][index])
-    return dist.MultivariateNormal(loc, scale_tril=tril).sample()
+class GaussianFit(PointFit):
+    """The maximum-likelihood Gaussian, in closed form: ``loc`` and ``cov`` in degrees."""
+
+    def __init__(self, loc, cov, seconds):
+        self.loc, self.cov = loc, cov
+        super().__init__(
+            "gaussian (MLE)",
+            lambda: dist.MultivariateNormal(self.loc, covariance_matrix=self.cov),
+            [],
+            seconds,
+        )
+
+
+def fit(
+    x,
+    *,
+    method: str = "mle",
+    seed: int | None = None,
+    quiet: bool = False,
+    device=None,
+    num_steps: int = 1500,
+    lr: float = 0.02,
+    num_draws: int = 1000,
+    num_samples: int = 500,
+    warmup_steps: int = 500,
+    num_chains: int = 2,
+) -> GaussianFit | PosteriorFit:
+    """Fit the 2-D Gaussian: closed-form MLE, NUTS, or VI (the fit interface of every family).
+
+    Parameters
+    ----------
+    x : array-like of shape (N, 2)
+    method : {"mle", "nuts", "vi"}
+        "mle": sample mean and 1/N covariance (``GaussianFit``). "nuts": the Bayesian model
+        sampled by NUTS. "vi": the same model by SVI with a full-rank guide
+        (AutoMultivariateNormal). Both Bayesian fits give the posterior predictive.
+    seed, quiet, device
+        As for every fit.
+    num_steps, lr, num_draws : int, float, int
+        SVI steps, Adam learning rate and guide draws kept (VI).
+    num_samples, warmup_steps, num_chains : int
+        NUTS draws per chain, warm-up steps and chains.
+    """
+    x = as_points(x)
+    device = as_device(device, x)
+    if method == "mle":
+        with Timer() as timer:
+            loc, cov = mle(x)
+        return GaussianFit(loc, cov, timer.seconds)
+    mle(x)  # the same checks on x
+    common = {"seed": seed, "quiet": quiet, "device": device}
+    if method == "nuts":
+        return nuts_fit(
+            "gaussian (NUTS)",
+            model,
+            x,
+            distribution,
+            num_samples=num_samples,
+            warmup_steps=warmup_steps,
+            num_chains=num_chains,
+            **common,
+        )
+    if method == "vi":
+        return vi_fit(
+            "gaussian (VI)",
+            model,
+            AutoMultivariateNormal(model),
+            x,
+            distribution,
+            num_steps=num_steps,
+            lr=lr,
+            num_draws=num_draws,
+            **common,
+        )
+    raise ValueError(f"method must be 'mle', 'nuts' or 'vi'; got {method!r}")

@@ -7,8 +7,9 @@ r"""A Gaussian mixture: a latent variable (which component?) lets a model have m
 ``model`` is the enumerated form: the discrete "assignment" of each point is summed out exactly
 by ``TraceEnum_ELBO`` (``config_enumerate``), so SVI only has to fit the continuous globals.
 ``marginal_model`` is the same distribution with the sum written as ``MixtureSameFamily``; use
-it wherever a log-likelihood is needed. ``assign`` recovers each point's component with
-``infer_discrete``; ``responsibilities`` gives the posterior probabilities in closed form.
+it wherever a log-likelihood is needed. ``fit`` fits either by VI or NUTS and returns a fit with
+the interface of every family (``gdl_pyro.fitting``). ``assign`` recovers each point's component
+with ``infer_discrete``; ``responsibilities`` gives the posterior probabilities in closed form.
 
 As in ``gaussian``, "locs" and "scales" are in units of the map's half-extent (180, 90 degrees);
 components have diagonal covariances.
@@ -23,20 +24,19 @@ from pyro import poutine
 from pyro.infer import TraceEnum_ELBO, config_enumerate, infer_discrete
 from pyro.infer.autoguide import AutoNormal, init_to_value
 
+from gdl_pyro._state import as_device, seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
-from gdl_pyro.infer import SVIResult, fit_svi
+from gdl_pyro.fitting import NUTSFit, VIFit, nuts_fit, vi_fit
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
 __all__ = [
-    "MixtureFit",
     "assign",
+    "distribution",
     "fit",
-    "log_density",
     "marginal_model",
     "model",
     "responsibilities",
-    "sample_predictive",
 ]
 
 DIRICHLET_CONCENTRATION = 1.0
@@ -65,8 +65,9 @@ def _components(locs, scales) -> dist.MultivariateNormal:
     view on every step, while MultivariateNormal keeps its scale factor unbroadcast. Same
     density; the enumerated SVI step is measurably faster (see benchmarks/mixture_svi.py).
     """
+    half_extent = HALF_EXTENT.to(locs.device)
     return dist.MultivariateNormal(
-        locs * HALF_EXTENT, scale_tril=torch.diag_embed(scales * HALF_EXTENT)
+        locs * half_extent, scale_tril=torch.diag_embed(scales * half_extent)
     )
 
 
@@ -86,91 +87,120 @@ def marginal_model(x=None, *, num_components: int, num_data=None):
     num_data = checked_num_data(x, num_data)
     weights, locs, scales = _globals(num_components)
     with pyro.plate("data", num_data):
-        mixture = dist.MixtureSameFamily(dist.Categorical(weights), _components(locs, scales))
+        # The components' batch dimension sits left of K, so a leading draw dimension broadcasts.
+        components = _components(locs.unsqueeze(-3), scales.unsqueeze(-3))
+        mixture = dist.MixtureSameFamily(dist.Categorical(weights), components)
         return pyro.sample("obs", mixture, obs=x)
 
 
-def log_density(points, weights, locs, scales) -> torch.Tensor:
-    """log p(points | parameters) for site values with leading draw dims: shape (..., N)."""
-    components = _components(locs.unsqueeze(-3), scales.unsqueeze(-3))
-    mixture = dist.MixtureSameFamily(dist.Categorical(weights.unsqueeze(-2)), components)
-    return mixture.log_prob(points)
+def distribution(weights, locs, scales) -> dist.MixtureSameFamily:
+    """The mixture density in degrees for site values; leading dims are batch dims (draws)."""
+    return dist.MixtureSameFamily(dist.Categorical(weights), _components(locs, scales))
 
 
 def responsibilities(points, weights, locs, scales) -> torch.Tensor:
     """p(component k | x_i) for one parameter value: shape (N, K), rows sum to 1."""
-    points = as_points(points)
+    points = as_points(points, "points")
     log_joint = weights.log() + _components(locs, scales).log_prob(points.unsqueeze(-2))
     return torch.softmax(log_joint, -1)
-
-
-class MixtureFit:
-    """A mixture fitted by SVI: the guide, the SVI result, and helpers to read it."""
-
-    def __init__(self, num_components: int, guide: AutoNormal, svi: SVIResult):
-        self.num_components, self.guide, self.svi = num_components, guide, svi
-
-    def median(self) -> dict[str, torch.Tensor]:
-        """The guide's median of each global site (a point estimate)."""
-        with torch.no_grad():
-            return {name: value.detach() for name, value in self.guide.median().items()}
 
 
 def fit(
     x,
     *,
     num_components: int,
+    method: str = "vi",
+    seed: int | None = None,
+    quiet: bool = False,
+    device=None,
     num_steps: int = 1500,
     lr: float = 0.05,
-    quiet: bool = False,
-) -> MixtureFit:
-    """Fit the mixture by SVI: TraceEnum_ELBO sums out the assignments, AutoNormal the globals.
+    num_draws: int = 1000,
+    init: dict | None = None,
+    num_samples: int = 500,
+    warmup_steps: int = 500,
+    num_chains: int = 2,
+) -> VIFit | NUTSFit:
+    """Fit the mixture by VI (enumerated SVI) or NUTS: the fit interface of every family.
 
-    Centres start at K distinct data points (drawn with the global RNG), scales at the prior
-    median and weights equal: a spread start that avoids empty components.
+    Parameters
+    ----------
+    x : array-like of shape (N, 2)
+    num_components : int
+        K, at least 1 and at most N.
+    method : {"vi", "nuts"}
+        "vi": TraceEnum_ELBO sums out the assignments and AutoNormal fits the globals (centres
+        start at K distinct data points, scales at the prior median, weights equal: a spread
+        start that avoids empty components). "nuts": ``marginal_model`` sampled by NUTS,
+        started at ``init`` (e.g. a VI fit's ``median()``) or at the prior median.
+        Both give the posterior predictive as ``distribution()``.
+    seed, quiet, device
+        As for every fit.
+    num_steps, lr, num_draws : int, float, int
+        SVI steps, Adam learning rate, guide draws kept (VI).
+    init : dict, optional
+        Starting values of "weights", "locs" and "scales" for NUTS.
+    num_samples, warmup_steps, num_chains : int
+        NUTS draws per chain, warm-up steps and chains.
     """
     x = as_points(x)
     num_components = as_count(num_components, "num_components", minimum=1)
     if num_components > x.shape[0]:
         raise ValueError(f"num_components must be at most the number of points ({x.shape[0]})")
-    start = x[torch.randperm(x.shape[0])[:num_components]] / HALF_EXTENT
-    init = init_to_value(
+    device = as_device(device, x)
+    common = {"quiet": quiet, "device": device, "num_components": num_components}
+    name = f"mixture K={num_components}"
+    if method == "nuts":
+        return nuts_fit(
+            f"{name} (NUTS)",
+            marginal_model,
+            x,
+            distribution,
+            seed=seed,
+            num_samples=num_samples,
+            warmup_steps=warmup_steps,
+            num_chains=num_chains,
+            init_strategy=None if init is None else init_to_value(values=init),
+            **common,
+        )
+    if method != "vi":
+        raise ValueError(f"method must be 'vi' or 'nuts'; got {method!r}")
+    with seeded(seed, device) as fit_seed:
+        start = x[torch.randperm(x.shape[0])[:num_components]] / HALF_EXTENT
+    init_fn = init_to_value(
         values={
-            "weights": torch.full((num_components,), 1.0 / num_components),
-            "locs": start,
-            "scales": torch.full((num_components, 2), PRIOR_SCALE_MEDIAN),
+            "weights": torch.full((num_components,), 1.0 / num_components, device=device),
+            "locs": start.to(device),
+            "scales": torch.full((num_components, 2), PRIOR_SCALE_MEDIAN, device=device),
         }
     )
-    guide = AutoNormal(poutine.block(model, hide=["assignment"]), init_loc_fn=init, init_scale=0.01)
-    scaled = poutine.scale(model, scale=1.0 / x.shape[0])
-    scaled_guide = poutine.scale(guide, scale=1.0 / x.shape[0])
-    result = fit_svi(
-        scaled,
-        scaled_guide,
+    guide = AutoNormal(
+        poutine.block(model, hide=["assignment"]), init_loc_fn=init_fn, init_scale=0.01
+    )
+    return vi_fit(
+        f"{name} (VI)",
+        model,
+        guide,
         x,
-        num_components=num_components,
+        distribution,
+        marginal=marginal_model,
+        seed=fit_seed,
         num_steps=num_steps,
         lr=lr,
         loss=TraceEnum_ELBO(max_plate_nesting=1),
-        quiet=quiet,
-        desc=f"mixture K={num_components}",
+        num_draws=num_draws,
+        **common,
     )
-    return MixtureFit(num_components, guide, result)
 
 
-def assign(fitted: MixtureFit, x) -> torch.Tensor:
+def assign(fitted: VIFit, x) -> torch.Tensor:
     """Each point's most probable component, by Pyro's infer_discrete at the guide's median."""
     x = as_points(x)
     conditioned = poutine.condition(model, data=fitted.median())
     decoder = infer_discrete(conditioned, first_available_dim=-2, temperature=0)
-    trace = poutine.trace(decoder).get_trace(x, num_components=fitted.num_components)
+    trace = poutine.trace(decoder).get_trace(x, num_components=_num_components(fitted))
     return trace.nodes["assignment"]["value"]
 
 
-def sample_predictive(draws: dict, num_samples: int) -> torch.Tensor:
-    """Points from the posterior predictive: a random draw, then a component, then a point."""
-    index = torch.randint(len(draws["weights"]), (as_count(num_samples, "num_samples"),))
-    component = dist.Categorical(draws["weights"][index]).sample()
-    locs = draws["locs"][index, component]
-    scales = draws["scales"][index, component]
-    return _components(locs, scales).sample()
+def _num_components(fitted) -> int:
+    return fitted.draws["weights"].shape[-1]

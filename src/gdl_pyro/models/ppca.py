@@ -4,9 +4,10 @@ r"""Probabilistic PCA: the linear latent-variable model (Tipping and Bishop, 199
 
 so that x ~ N(mu, W W^T + sigma^2 I) once z is integrated out. ``model`` is the latent form (the
 generative story, z -> x), ``marginal_model`` the collapsed one; both are Pyro models whose
-W, mu and sigma are ``pyro.param``s. ``mle`` is the closed-form maximum-likelihood solution,
-``fit`` reaches it by gradient descent on the marginal NLL with Pyro, and ``posterior`` is the
-exact q(z | x), which makes PPCA the reference for every amortised guide.
+W, mu and sigma are ``pyro.param``s (or given values). ``mle`` is the closed-form
+maximum-likelihood solution, ``fit(method="svi")`` reaches it by gradient descent on the marginal
+NLL with Pyro, and ``posterior`` is the exact q(z | x), which makes PPCA the reference for every
+amortised guide. ``fit`` returns a ``PPCAFit``, shaped like every other fit.
 
 References
 ----------
@@ -18,19 +19,22 @@ from dataclasses import dataclass
 
 import pyro
 import pyro.distributions as dist
+import scipy.linalg
 import torch
 from torch.distributions import constraints
 
-from gdl_pyro.infer import SVIResult, fit_svi
+from gdl_pyro._state import Timer, as_device, seeded
+from gdl_pyro._validation import as_count
+from gdl_pyro.infer import fit_svi
 
 __all__ = [
+    "PPCAFit",
     "PPCAParams",
     "fit",
     "log_likelihood",
     "marginal_model",
     "mle",
     "model",
-    "nll_per_point",
     "posterior",
     "principal_angles",
 ]
@@ -50,13 +54,20 @@ class PPCAParams:
         return dist.LowRankMultivariateNormal(self.mu, self.W, cov_diag)
 
 
-def _as_data(x) -> torch.Tensor:
-    """(N, D) float data with N >= 2 and finite values."""
-    x = torch.as_tensor(x, dtype=torch.get_default_dtype())
-    if x.dim() != 2 or x.shape[0] < 2:
-        raise ValueError(f"x must have shape (N, D) with N >= 2; got {tuple(x.shape)}")
+def _as_data(x, name: str = "x", *, data_dim: int | None = None) -> torch.Tensor:
+    """(N, D) float data with N >= 2 (N >= 1 with ``data_dim``) and finite values."""
+    try:
+        x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(
+            f"{name} must be an array of shape (N, D); got {type(x).__name__}"
+        ) from error
+    minimum = 1 if data_dim else 2
+    if x.dim() != 2 or x.shape[0] < minimum or (data_dim and x.shape[1] != data_dim):
+        shape = f"(N, {data_dim})" if data_dim else "(N, D) with N >= 2"
+        raise ValueError(f"{name} must have shape {shape}; got {tuple(x.shape)}")
     if not torch.isfinite(x).all():
-        raise ValueError("x must hold finite values")
+        raise ValueError(f"{name} must hold finite values; got NaN or infinite values")
     return x
 
 
@@ -72,6 +83,17 @@ def _params(data_dim: int, latent_dim: int, init: PPCAParams | None) -> PPCAPara
     return PPCAParams(W, mu, sigma)
 
 
+def _sizes(x, num_data, data_dim, params) -> tuple[int, int]:
+    """(N, D) of a model call: from ``x``, or from ``num_data`` and ``data_dim`` or ``params``."""
+    if x is not None:
+        return tuple(_as_data(x, data_dim=None if params is None else params.mu.shape[-1]).shape)
+    if params is not None:
+        data_dim = params.mu.shape[-1]
+    if num_data is None or data_dim is None:
+        raise ValueError("num_data (and data_dim or params) are required when x is None")
+    return as_count(num_data, "num_data", minimum=1), as_count(data_dim, "data_dim", minimum=1)
+
+
 def model(
     x=None, *, params: PPCAParams | None = None, num_data=None, data_dim=None, latent_dim: int = 2
 ):
@@ -80,12 +102,9 @@ def model(
     With ``params`` the model uses those values; without, W, mu and sigma are ``pyro.param``s
     (to be learned). Called with ``x=None`` it simulates ``num_data`` points.
     """
-    if x is not None:
-        num_data, data_dim = x.shape
-    elif num_data is None or (data_dim is None and params is None):
-        raise ValueError("num_data (and data_dim or params) are required when x is None")
+    num_data, data_dim = _sizes(x, num_data, data_dim, params)
     if params is not None:
-        data_dim, latent_dim = params.W.shape
+        latent_dim = params.W.shape[-1]
     p = params if params is not None else _params(data_dim, latent_dim, None)
     with pyro.plate("data", num_data):
         z = pyro.sample("z", dist.Normal(torch.zeros(latent_dim), 1.0).to_event(1))
@@ -93,11 +112,24 @@ def model(
         return pyro.sample("obs", dist.Normal(loc, p.sigma).to_event(1), obs=x)
 
 
-def marginal_model(x, *, latent_dim: int = 2, init: PPCAParams | None = None):
-    """PPCA with z integrated out: x ~ N(mu, W W^T + sigma^2 I); MLE minimises its NLL."""
-    p = _params(x.shape[1], latent_dim, init)
-    with pyro.plate("data", x.shape[0]):
-        pyro.sample("obs", p.marginal(), obs=x)
+def marginal_model(
+    x=None,
+    *,
+    params: PPCAParams | None = None,
+    num_data=None,
+    data_dim=None,
+    latent_dim: int = 2,
+    init: PPCAParams | None = None,
+):
+    """PPCA with z integrated out: x ~ N(mu, W W^T + sigma^2 I); MLE minimises its NLL.
+
+    With ``params`` the model uses those values; without, W, mu and sigma are ``pyro.param``s
+    started at ``init``. Called with ``x=None`` it simulates ``num_data`` points.
+    """
+    num_data, data_dim = _sizes(x, num_data, data_dim, params)
+    p = params if params is not None else _params(data_dim, latent_dim, init)
+    with pyro.plate("data", num_data):
+        return pyro.sample("obs", p.marginal(), obs=x)
 
 
 def mle(x, latent_dim: int = 2) -> PPCAParams:
@@ -113,25 +145,29 @@ def mle(x, latent_dim: int = 2) -> PPCAParams:
             f"latent_dim must be between 1 and D - 1 = {x.shape[1] - 1}; got {latent_dim}"
         )
     x64 = x.double()
-    mu = x64.mean(0)
-    centred = x64 - mu
-    S = centred.T @ centred / x.shape[0]
+    S = torch.cov(x64.T, correction=0)
     eigenvalues, eigenvectors = torch.linalg.eigh(S)  # ascending
     eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
     sigma2 = eigenvalues[latent_dim:].mean()
     W = eigenvectors[:, :latent_dim] * (eigenvalues[:latent_dim] - sigma2).clamp(min=0).sqrt()
     dtype = x.dtype
-    return PPCAParams(W.to(dtype), mu.to(dtype), sigma2.sqrt().to(dtype))
+    return PPCAParams(W.to(dtype), x64.mean(0).to(dtype), sigma2.sqrt().to(dtype))
 
 
 def log_likelihood(x, params: PPCAParams) -> torch.Tensor:
+    """log L(params | X) = sum_i log p(x_i): the exact log-likelihood of the data set."""
+    return _log_density(x, params).sum()
+
+
+def _log_density(x, params: PPCAParams) -> torch.Tensor:
     """Exact log p(x_i) of each row under the PPCA marginal, shape (N,)."""
-    return params.marginal().log_prob(torch.as_tensor(x, dtype=params.mu.dtype))
+    x = _as_data(x, data_dim=params.mu.shape[-1]).to(params.mu.dtype)
+    return params.marginal().log_prob(x)
 
 
 def posterior(x, params: PPCAParams) -> dist.MultivariateNormal:
     """Exact p(z | x) = N(M^{-1} W^T (x - mu), sigma^2 M^{-1}), where M = W^T W + sigma^2 I."""
-    x = torch.as_tensor(x, dtype=params.mu.dtype)
+    x = _as_data(x, data_dim=params.mu.shape[-1]).to(params.mu.dtype)
     sigma2 = params.sigma**2
     M = params.W.T @ params.W + sigma2 * torch.eye(params.W.shape[1], dtype=params.W.dtype)
     M_inv = torch.linalg.inv(M)
@@ -139,36 +175,85 @@ def posterior(x, params: PPCAParams) -> dist.MultivariateNormal:
     return dist.MultivariateNormal(loc, covariance_matrix=sigma2 * M_inv)
 
 
-def fit(
-    x, *, latent_dim: int = 2, num_steps: int = 1000, lr: float = 0.02, quiet: bool = False
-) -> tuple[PPCAParams, SVIResult]:
-    """Maximum likelihood by Pyro's SVI on the marginal model (an empty guide: nothing is latent).
+class PPCAFit:
+    """A fitted PPCA: ``params``, its exact density, posterior and samples.
 
-    Starts from mu = sample mean, sigma = 1 and a small random W. Returns the fitted parameters
-    and the SVI result, whose losses are the NLL per point.
+    The same shape as the 2-D density fits (``distribution``, ``log_prob``, ``sample``,
+    ``losses``, ``seconds``), for images of D pixels: the density is exact, not a bound.
+    """
+
+    def __init__(self, params: PPCAParams, losses, seconds):
+        self.params = PPCAParams(*(t.detach().cpu() for t in (params.W, params.mu, params.sigma)))
+        self.name, self.losses, self.seconds = "PPCA", list(losses), float(seconds)
+
+    def distribution(self) -> dist.LowRankMultivariateNormal:
+        """p(x) = N(mu, W W^T + sigma^2 I)."""
+        return self.params.marginal()
+
+    def log_prob(self, x) -> torch.Tensor:
+        """Exact log p(x_i) of each image, shape (N,)."""
+        return _log_density(x, self.params)
+
+    def posterior(self, x) -> dist.MultivariateNormal:
+        """Exact p(z | x_i) of each image."""
+        return posterior(x, self.params)
+
+    def sample(self, num_samples: int, seed: int | None = None) -> torch.Tensor:
+        with seeded(seed):
+            return self.distribution().sample((as_count(num_samples, "num_samples"),))
+
+
+def fit(
+    x,
+    *,
+    method: str = "mle",
+    seed: int | None = None,
+    quiet: bool = False,
+    device=None,
+    latent_dim: int = 2,
+    num_steps: int = 1000,
+    lr: float = 0.02,
+) -> PPCAFit:
+    """Maximum-likelihood PPCA, in closed form (``method="mle"``) or by Pyro's SVI ("svi").
+
+    "svi" minimises the marginal NLL with an empty guide (nothing is latent), starting from
+    mu = sample mean, sigma = 1 and a small random W; its losses are the NLL per point.
     """
     x = _as_data(x)
-    init = PPCAParams(0.1 * torch.randn(x.shape[1], latent_dim), x.mean(0), torch.tensor(1.0))
+    device = as_device(device, x)
+    if method == "mle":
+        with Timer() as timer:
+            params = mle(x, latent_dim)
+        return PPCAFit(params, [], timer.seconds)
+    if method != "svi":
+        raise ValueError(f"method must be 'mle' or 'svi'; got {method!r}")
+    mle(x, latent_dim)  # the same checks
+    with seeded(seed, device) as fit_seed:
+        init = PPCAParams(0.1 * torch.randn(x.shape[1], latent_dim), x.mean(0), torch.tensor(1.0))
+    init = PPCAParams(*(t.to(device) for t in (init.W, init.mu, init.sigma)))
 
     def scaled_model(x):
         with pyro.poutine.scale(scale=1.0 / x.shape[0]):
             marginal_model(x, latent_dim=latent_dim, init=init)
 
-    result = fit_svi(
-        scaled_model, lambda x: None, x, num_steps=num_steps, lr=lr, quiet=quiet, desc="PPCA MLE"
-    )
+    with torch.device(device):
+        result = fit_svi(
+            scaled_model,
+            lambda x: None,
+            x.to(device),
+            num_steps=num_steps,
+            lr=lr,
+            seed=fit_seed,
+            quiet=quiet,
+            desc="PPCA MLE",
+        )
     params = PPCAParams(result.params["W"], result.params["mu"], result.params["sigma"])
-    return params, result
-
-
-def nll_per_point(x, params: PPCAParams) -> float:
-    """Mean negative log-likelihood, in nats per data point."""
-    return -log_likelihood(x, params).mean().item()
+    return PPCAFit(params, result.losses, result.seconds)
 
 
 def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """Principal angles (radians) between the column spaces of A and B."""
-    qa, _ = torch.linalg.qr(A.double())
-    qb, _ = torch.linalg.qr(B.double())
-    cosines = torch.linalg.svdvals(qa.T @ qb).clamp(max=1.0)
-    return torch.arccos(cosines)
+    """Principal angles (radians) between the column spaces of A and B (SciPy's subspace_angles)."""
+    angles = scipy.linalg.subspace_angles(
+        torch.as_tensor(A).double().numpy(), torch.as_tensor(B).double().numpy()
+    )
+    return torch.from_numpy(angles)

@@ -3,7 +3,8 @@ r"""A variational autoencoder with a 2-D latent space: the book's decoder f, lea
 .. math:: z \sim \mathcal N(0, I_2), \qquad x \mid z \sim \mathcal{CB}(\lambda = f_\phi(z))
 
 The decoder f maps a latent point to the pixel intensities of an image; the encoder maps an
-image to q(z | x), an amortised guide. Both are nn.Modules registered with ``pyro.module``.
+image to q(z | x), an amortised guide. Both are nn.Modules registered with ``pyro.module``;
+``fit(images)`` trains them in a param store of its own and returns a ``VAEFit``.
 
 The likelihood is the **continuous Bernoulli** (Loaiza-Ganem and Cunningham, 2019), not the
 Bernoulli: the tin images are grayscale values in [0, 1], not binary pixels. The Bernoulli's
@@ -24,9 +25,11 @@ import pyro.optim
 import torch
 from torch import nn
 
-from gdl_pyro.infer import SVIResult, fit_svi
+from gdl_pyro._state import ParamState, as_device, seeded
+from gdl_pyro._validation import as_count
+from gdl_pyro.infer import fit_svi, iwae_bound
 
-__all__ = ["VAE", "fit", "latent_direction", "linear_readout"]
+__all__ = ["VAE", "VAEFit", "fit", "latent_direction", "linear_readout"]
 
 
 class Encoder(nn.Module):
@@ -92,17 +95,30 @@ class VAE(nn.Module):
         self.encoder = Encoder(data_dim, latent_dim, hidden_dim)
         self.decoder = Decoder(data_dim, latent_dim, hidden_dim)
 
-    def _check(self, x):
-        if x is not None and (x.dim() != 2 or x.shape[1] != self.data_dim):
-            raise ValueError(f"x must have shape (N, {self.data_dim}); got {tuple(x.shape)}")
+    def _check(self, x, name: str = "x"):
+        """Images as (N, data_dim) values in [0, 1], or a ValueError that names them."""
+        if x is None:
+            return
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != self.data_dim:
+            shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+            raise ValueError(f"{name} must have shape (N, {self.data_dim}); got {shape}")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} must hold finite pixel values; got NaN or infinite values")
+        if x.numel() and (x.min() < 0 or x.max() > 1):
+            raise ValueError(f"{name} must hold pixel values in [0, 1]")
 
     def model(self, x=None, *, num_data=None, batch_size=None, annealing_factor: float = 1.0):
-        """z ~ N(0, I); x ~ ContinuousBernoulli(logits=f(z)). Without x, simulates ``num_data``."""
+        """z ~ N(0, I); x ~ ContinuousBernoulli(logits=f(z)). Without x, simulates ``num_data``.
+
+        The networks are registered with ``pyro.module`` as "encoder" and "decoder": ``fit`` and
+        every method of ``VAEFit`` run in a param store of their own, so two VAEs never share.
+        """
         self._check(x)
         pyro.module("decoder", self.decoder)
         num_data = x.shape[0] if x is not None else num_data
         if num_data is None:
             raise ValueError("num_data is required when x is None")
+        num_data = as_count(num_data, "num_data", minimum=1)
         with pyro.plate("data", num_data, subsample_size=batch_size) as index:
             with pyro.poutine.scale(scale=annealing_factor):  # KL weight; 1 is the true ELBO
                 z = pyro.sample("z", dist.Normal(torch.zeros(self.latent_dim), 1.0).to_event(1))
@@ -128,6 +144,11 @@ class VAE(nn.Module):
 
     def decode(self, z) -> torch.Tensor:
         """f(z): mean pixel intensities of the image at each latent point, shape (N, data_dim)."""
+        z = torch.as_tensor(z, dtype=torch.get_default_dtype())
+        if z.dim() != 2 or z.shape[1] != self.latent_dim or not torch.isfinite(z).all():
+            raise ValueError(
+                f"z must be finite, of shape (N, {self.latent_dim}); got {tuple(z.shape)}"
+            )
         with torch.no_grad():
             return dist.ContinuousBernoulli(logits=self.decoder(z)).mean
 
@@ -136,23 +157,68 @@ class VAE(nn.Module):
         return self.decode(torch.randn(num_images, self.latent_dim))
 
 
+class VAEFit:
+    """A trained VAE: the module, its loss trace, and what a density fit answers where it can.
+
+    A VAE's log p(x) has no closed form, so there is no ``log_prob``: ``log_prob_lower_bound``
+    says what it gives (the ELBO with one particle, the IWAE bound with more). Every method
+    runs in a param store of its own, so the caller's store is never touched.
+    """
+
+    def __init__(self, vae: VAE, losses, seconds):
+        self.vae = vae.cpu().eval()
+        self.name, self.losses, self.seconds = "VAE", list(losses), float(seconds)
+
+    def encode(self, x) -> torch.Tensor:
+        return self.vae.encode(x)
+
+    def decode(self, z) -> torch.Tensor:
+        return self.vae.decode(z)
+
+    def sample(self, num_samples: int, seed: int | None = None) -> torch.Tensor:
+        """New images: z from the prior, decoded to mean intensities in [0, 1]."""
+        with seeded(seed):
+            return self.vae.generate(as_count(num_samples, "num_samples"))
+
+    def log_prob_lower_bound(
+        self, x, num_particles: int = 1, seed: int | None = None
+    ) -> torch.Tensor:
+        """A stochastic lower bound on log p(x_i) of each image: the ELBO (K = 1) or IWAE (K > 1).
+
+        In nats per image, shape (N,); the bound tightens as ``num_particles`` grows.
+        """
+        x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+        self.vae._check(x)
+        with seeded(seed), ParamState().active():
+            return iwae_bound(self.vae.model, self.vae.guide, x, num_particles=num_particles)
+
+
 def fit(
-    vae: VAE,
     x,
     *,
+    seed: int | None = None,
+    quiet: bool = False,
+    device=None,
+    latent_dim: int = 2,
+    hidden_dim: int = 256,
     num_steps: int = 3000,
     batch_size: int = 128,
     lr: float = 2e-3,
     lr_decay: float = 1.0,
     kl_warmup: float = 0.0,
-    quiet: bool = False,
-) -> SVIResult:
-    """Train the VAE by SVI on minibatches (Trace_ELBO, ClippedAdam); losses are -ELBO per image.
+) -> VAEFit:
+    """Train a VAE on flattened images by SVI on minibatches (Trace_ELBO, ClippedAdam).
+
+    Losses are -ELBO per image.
 
     Parameters
     ----------
-    vae : VAE
     x : torch.Tensor of shape (N, data_dim)
+        Images with values in [0, 1].
+    seed, quiet, device
+        As for every fit (the networks' initial weights come from ``seed`` too).
+    latent_dim, hidden_dim : int
+        The latent space's size (2 in the chapter) and the networks' width.
     num_steps, batch_size, lr : int, int, float
         SVI steps, images per minibatch, initial learning rate.
     lr_decay : float
@@ -162,19 +228,24 @@ def fit(
         Share of the steps over which the KL term's weight rises linearly from 0.01 to 1 (as in
         Pyro's deep Markov model example): the decoder lays out the latent space before the
         prior pulls it together. Losses during warm-up are not the ELBO; after it, they are.
-    quiet : bool
-        Hide the progress bar.
     """
     if not 0 < lr_decay <= 1:
         raise ValueError(f"lr_decay must be in (0, 1]; got {lr_decay}")
     if not 0 <= kl_warmup < 1:
         raise ValueError(f"kl_warmup must be in [0, 1); got {kl_warmup}")
-    x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[0] == 0:
+        raise ValueError("x must be a tensor of shape (N, data_dim) with N >= 1")
+    x = x.to(torch.get_default_dtype())
+    num_steps = as_count(num_steps, "num_steps", minimum=1)
+    device = as_device(device, x)
+    with seeded(seed, device) as fit_seed:
+        vae = VAE(x.shape[1], as_count(latent_dim, "latent_dim", minimum=1), hidden_dim)
     vae._check(x)
+    vae.to(device)
     # The subsampled plate already scales a minibatch up to the data set (N / B); 1 / N makes the
     # loss the negative ELBO per image.
     scale = 1.0 / x.shape[0]
-
+    batch = min(as_count(batch_size, "batch_size", minimum=1), x.shape[0])
     warmup_steps = int(kl_warmup * num_steps)
     kl_weight = {"now": 1.0}
 
@@ -184,19 +255,29 @@ def fit(
 
     def model(x):
         with pyro.poutine.scale(scale=scale):
-            vae.model(x, batch_size=min(batch_size, x.shape[0]), annealing_factor=kl_weight["now"])
+            vae.model(x, batch_size=batch, annealing_factor=kl_weight["now"])
 
     def guide(x):
         with pyro.poutine.scale(scale=scale):
-            vae.guide(x, batch_size=min(batch_size, x.shape[0]), annealing_factor=kl_weight["now"])
+            vae.guide(x, batch_size=batch, annealing_factor=kl_weight["now"])
 
     # ClippedAdam: the continuous Bernoulli's normaliser has steep gradients near lambda = 0.5.
     optim = pyro.optim.ClippedAdam(
         {"lr": lr, "clip_norm": 10.0, "lrd": lr_decay ** (1 / num_steps)}
     )
-    return fit_svi(
-        model, guide, x, num_steps=num_steps, optim=optim, quiet=quiet, desc="VAE", on_step=anneal
-    )
+    with torch.device(device):
+        result = fit_svi(
+            model,
+            guide,
+            x.to(device),
+            num_steps=num_steps,
+            optim=optim,
+            seed=fit_seed,
+            quiet=quiet,
+            desc="VAE",
+            on_step=anneal,
+        )
+    return VAEFit(vae, result.losses, result.seconds)
 
 
 def linear_readout(features, targets) -> tuple[torch.Tensor, torch.Tensor]:

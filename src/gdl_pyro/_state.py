@@ -1,0 +1,99 @@
+"""Each fit's own state: a param store of its own, an RNG of its own, its device, its time.
+
+The reasons are in ``gdl_pyro.fitting``'s docstring; ``fit_svi`` and every ``fit`` use these.
+"""
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pyro
+import torch
+
+from gdl_pyro._validation import as_count
+
+__all__ = ["ParamState", "Timer", "as_device", "seeded"]
+
+
+class ParamState:
+    """A param store of one fit's own: Pyro's ``ParamStoreDict.scope`` with a state that lasts.
+
+    ``with state.active():`` sets the caller's param store aside, puts this fit's parameters in
+    its place, and on leaving puts the caller's back exactly as they were (the same tensors).
+    Parameters created inside the block stay with this state.
+    """
+
+    def __init__(self):
+        self.state = {"params": {}, "constraints": {}}
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        with pyro.get_param_store().scope(self.state):
+            yield
+
+    def values(self) -> dict[str, torch.Tensor]:
+        """Constrained values of this state's parameters, detached, on the CPU."""
+        with self.active():
+            store = pyro.get_param_store()
+            return {name: store[name].detach().cpu().clone() for name in store.keys()}
+
+
+@contextmanager
+def seeded(seed: int | None = None, device=None) -> Iterator[int]:
+    """Run a block on an RNG of its own, and restore the caller's RNG state afterwards.
+
+    Parameters
+    ----------
+    seed : int or None
+        The block's seed. None draws one from torch's global RNG (the only trace it leaves).
+    device : torch.device, optional
+        A CUDA device whose RNG is forked as well.
+
+    Yields
+    ------
+    int
+        The seed in use.
+    """
+    if seed is None:
+        seed = int(torch.randint(2**31 - 1, ()).item())
+    seed = as_count(seed, "seed")
+    cuda = (
+        [torch.device(device).index or 0] if device and torch.device(device).type == "cuda" else []
+    )
+    # Pyro seeds NumPy's and Python's global RNGs too; put the caller's back afterwards.
+    numpy_state, python_state = np.random.get_state(), random.getstate()  # noqa: NPY002
+    with torch.random.fork_rng(devices=cuda):
+        pyro.set_rng_seed(seed)
+        try:
+            yield seed
+        finally:
+            np.random.set_state(numpy_state)  # noqa: NPY002
+            random.setstate(python_state)
+
+
+def as_device(device, x: torch.Tensor) -> torch.device:
+    """The device a fit runs on: ``device`` if given (checked), else where the data are."""
+    if device is None:
+        return x.device
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"device must name a torch device such as 'cpu' or 'cuda'; got {device!r}"
+        ) from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device is {device}, but torch sees no CUDA device here")
+    return device
+
+
+class Timer:
+    """Wall-clock seconds of a block: ``with Timer() as t: ...; t.seconds``."""
+
+    def __enter__(self):
+        self.start, self.seconds = time.perf_counter(), 0.0
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,226 @@
+"""Every fit owns its state: parameters, RNG and param store are never shared or disturbed.
+
+A learner fits model after model in one notebook; these tests do the same in one process.
+"""
+
+import math
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import scipy.optimize
+import torch
+from pyro.infer import TraceEnum_ELBO
+from torch.distributions import constraints
+
+from gdl_pyro.data import world
+from gdl_pyro.data.tins import make_tins
+from gdl_pyro.distributions import UniformBox
+from gdl_pyro.infer import fit_svi
+from gdl_pyro.models import box, flow, gaussian, mixture, ppca, vae
+from gdl_pyro.models.classify import LogisticClassifier
+
+X = world.sample_land(300, seed=0)
+PROBE = world.sample_land(40, seed=1)
+IMAGES = make_tins(60, size=8, seed=0)[0].reshape(60, -1)
+LABELLED = world.sample_land_labelled(300, seed=2)
+
+# Tiny fits of every family, each a function of the seed: seconds in all.
+FITS = {
+    "box mle": lambda seed: box.fit(X, num_steps=20, quiet=True, seed=seed),
+    "box nuts": lambda seed: box.fit(
+        X, method="nuts", num_samples=10, warmup_steps=10, quiet=True, seed=seed
+    ),
+    "gaussian vi": lambda seed: gaussian.fit(
+        X, method="vi", num_steps=20, num_draws=10, quiet=True, seed=seed
+    ),
+    "mixture vi": lambda seed: mixture.fit(
+        X, num_components=3, num_steps=20, num_draws=10, quiet=True, seed=seed
+    ),
+    "flow": lambda seed: flow.fit(X, num_layers=1, num_steps=5, quiet=True, seed=seed),
+    "ppca svi": lambda seed: ppca.fit(IMAGES, method="svi", num_steps=5, quiet=True, seed=seed),
+    "vae": lambda seed: vae.fit(IMAGES, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
+    "logistic": lambda seed: LogisticClassifier(5).fit(
+        *LABELLED, num_steps=5, quiet=True, seed=seed
+    ),
+}
+
+
+def fingerprint(fitted) -> torch.Tensor:
+    """Numbers that a fit's parameters determine: its density, or what stands in for it."""
+    if isinstance(fitted, vae.VAEFit):
+        return fitted.encode(IMAGES[:5])
+    if isinstance(fitted, LogisticClassifier):
+        return fitted.predict_proba(PROBE, num_draws=5, seed=0)
+    if isinstance(fitted, ppca.PPCAFit):
+        return fitted.log_prob(IMAGES[:5])
+    return fitted.log_prob(PROBE)
+
+
+def rng_state():
+    numpy_state = np.random.get_state()[1].copy()  # noqa: NPY002 (the global RNG is the point)
+    return torch.get_rng_state(), numpy_state, random.getstate()
+
+
+@pytest.mark.parametrize("name", FITS)
+def test_a_fit_leaves_the_callers_param_store_and_rng_as_they_were(name):
+    user = pyro.param("user_weight", torch.tensor([1.0, 2.0]))
+    # Names the fits themselves use, set by the caller with other shapes.
+    clash = pyro.param("AutoNormal.locs.locs", torch.zeros(7))
+    decoy = pyro.param("margin_low", torch.full((3,), 5.0))
+    before = rng_state()
+    FITS[name](seed=11)
+    store = pyro.get_param_store()
+    assert sorted(store.keys()) == ["AutoNormal.locs.locs", "margin_low", "user_weight"]
+    assert torch.equal(pyro.param("user_weight"), user)
+    assert torch.equal(pyro.param("AutoNormal.locs.locs"), clash)
+    assert torch.equal(pyro.param("margin_low"), decoy)
+    after = rng_state()
+    assert torch.equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    assert before[2] == after[2]
+
+
+@pytest.mark.parametrize("name", FITS)
+def test_same_seed_same_fit(name):
+    first, second = FITS[name](seed=3), FITS[name](seed=3)
+    assert torch.equal(fingerprint(first), fingerprint(second))
+    # seed=None takes the fit's seed from torch's global RNG, so pyro.set_rng_seed repeats it.
+    pyro.set_rng_seed(5)
+    third = FITS[name](seed=None)
+    pyro.set_rng_seed(5)
+    assert torch.equal(fingerprint(third), fingerprint(FITS[name](seed=None)))
+
+
+def test_fits_in_one_session_never_share_parameters():
+    # The issue's session: K = 3, then K = 5 (other shapes under the same names), then K = 3.
+    a = mixture.fit(X, num_components=3, num_steps=50, num_draws=20, quiet=True, seed=0)
+    a_density, a_median = a.log_prob(PROBE).clone(), a.median()
+    b = mixture.fit(X, num_components=5, num_steps=50, num_draws=20, quiet=True, seed=0)
+    c = mixture.fit(X, num_components=3, num_steps=50, num_draws=20, quiet=True, seed=1)
+    assert b.median()["locs"].shape == (5, 2)
+    assert not torch.equal(c.log_prob(PROBE), a_density)
+    # Two flows, two VAEs, two logistic classifiers, each trained after the first of its kind.
+    f1 = flow.fit(X, num_layers=1, num_steps=10, quiet=True, seed=0)
+    f1_density = f1.log_prob(PROBE).clone()
+    flow.fit(X, num_layers=1, num_steps=10, quiet=True, seed=1)
+    v1 = vae.fit(IMAGES, hidden_dim=8, num_steps=10, quiet=True, seed=0)
+    v1_codes = v1.encode(IMAGES).clone()
+    v1_bound = v1.log_prob_lower_bound(IMAGES, num_particles=3, seed=0).clone()
+    vae.fit(IMAGES, hidden_dim=8, num_steps=10, quiet=True, seed=1)
+    l1 = LogisticClassifier(5).fit(*LABELLED, num_steps=10, quiet=True, seed=0)
+    l1_proba = l1.predict_proba(PROBE, seed=0).clone()
+    LogisticClassifier(5).fit(*LABELLED, num_steps=10, quiet=True, seed=1)
+    # Bit for bit, every first fit is as it was.
+    assert torch.equal(a.log_prob(PROBE), a_density)
+    assert all(torch.equal(a.median()[k], a_median[k]) for k in a_median)
+    assert torch.equal(f1.log_prob(PROBE), f1_density)
+    assert torch.equal(v1.encode(IMAGES), v1_codes)
+    assert torch.equal(v1.log_prob_lower_bound(IMAGES, num_particles=3, seed=0), v1_bound)
+    assert torch.equal(l1.predict_proba(PROBE, seed=0), l1_proba)
+    assert len(pyro.get_param_store()) == 0
+
+
+def test_svi_result_params_hold_that_fit_only():
+    pyro.param("user_weight", torch.tensor(1.0))
+    fitted = box.fit(X, num_steps=5, quiet=True, seed=0)
+    assert fitted.low.shape == (2,)
+    result = fit_svi(
+        lambda: pyro.param("mine", torch.tensor(0.0)) and None,
+        lambda: None,
+        num_steps=2,
+        quiet=True,
+    )
+    assert list(result.params) == ["mine"]
+
+
+@pytest.mark.parametrize("method", ["mle", "nuts", "vi"])
+def test_distribution_matches_log_prob_and_samples_points(method):
+    fitted = gaussian.fit(
+        X, method=method, num_steps=50, num_draws=30, num_samples=15, warmup_steps=15, quiet=True
+    )
+    d = fitted.distribution()
+    assert d.event_shape == (2,) and d.batch_shape == ()
+    assert torch.allclose(d.log_prob(PROBE), fitted.log_prob(PROBE), atol=1e-5)
+    assert fitted.sample(9, seed=0).shape == (9, 2)
+    assert fitted.log_prob(PROBE).shape == (40,)
+
+
+def test_distribution_inside_a_users_own_model():
+    fitted = mixture.fit(X, num_components=4, num_steps=200, num_draws=30, quiet=True, seed=0)
+
+    # Observed under a plate: the site's log density is the fit's.
+    def observed(points):
+        with pyro.plate("data", len(points)):
+            pyro.sample("obs", fitted.distribution(), obs=points)
+
+    trace = pyro.poutine.trace(observed).get_trace(PROBE)
+    trace.compute_log_prob()
+    assert torch.allclose(trace.nodes["obs"]["log_prob"], fitted.log_prob(PROBE), atol=1e-5)
+
+    # Sampled without obs.
+    with pyro.plate("new", 6):
+        assert pyro.sample("x", fitted.distribution()).shape == (6, 2)
+
+    # One part of a two-part mixture whose weight SVI fits, the part chosen by an enumerated
+    # latent: data are 70% the fitted model's samples and 30% uniform over the map.
+    whole_map = UniformBox(torch.tensor([-180.0, -90.0]), torch.tensor([180.0, 90.0]))
+    from_model = fitted.sample(800, seed=1)
+    # The Gaussians' tails reach past the poles, where the uniform part has no support at all.
+    from_model = from_model[whole_map.log_prob(from_model) > -math.inf][:700]
+    data = torch.cat([from_model, whole_map.sample((300,))])
+
+    def two_part(points):
+        weight = pyro.param("weight", torch.tensor(0.5), constraint=constraints.unit_interval)
+        with pyro.plate("data", len(points)):
+            from_fit = pyro.sample(
+                "from_fit", dist.Bernoulli(weight), infer={"enumerate": "parallel"}
+            )
+            parts = dist.MaskedMixture(from_fit.bool(), whole_map, fitted.distribution())
+            pyro.sample("obs", parts, obs=points)
+
+    result = fit_svi(
+        pyro.poutine.scale(two_part, scale=1 / len(data)),
+        lambda points: None,
+        data,
+        loss=TraceEnum_ELBO(max_plate_nesting=1),
+        num_steps=400,
+        lr=0.05,
+        quiet=True,
+        seed=0,
+    )
+    # The known answer: the weight's maximum-likelihood value, solved with SciPy.
+    log_fit, log_map = fitted.log_prob(data).double(), whole_map.log_prob(data).double()
+
+    def score(w):
+        mix = torch.logaddexp(math.log(w) + log_fit, math.log(1 - w) + log_map)
+        return ((log_fit - mix).exp() - (log_map - mix).exp()).sum().item()
+
+    mle_weight = scipy.optimize.brentq(score, 1e-6, 1 - 1e-6)
+    assert result.params["weight"].item() == pytest.approx(mle_weight, abs=0.01)
+    assert mle_weight == pytest.approx(0.7, abs=0.06)  # and near the truth: 1000 points
+    assert "weight" not in pyro.get_param_store()  # the user's SVI had a store of its own too
+
+
+def test_device_argument():
+    cpu = box.fit(X, num_steps=10, quiet=True, seed=0, device="cpu")
+    default = box.fit(X, num_steps=10, quiet=True, seed=0)
+    assert torch.equal(cpu.low, default.low) and cpu.low.device.type == "cpu"
+    with pytest.raises(ValueError, match="device must name a torch device"):
+        box.fit(X, num_steps=10, quiet=True, device="banana")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            flow.fit(X, num_steps=1, quiet=True, device="cuda")
+
+
+def test_importing_the_library_leaves_the_matplotlib_backend_alone():
+    code = (
+        "import matplotlib; matplotlib.use('svg'); "
+        "import gdl_pyro.plots, gdl_pyro.diagnostics, gdl_pyro.models, gdl_pyro.scripting; "
+        "print(matplotlib.get_backend())"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "svg"
