@@ -62,7 +62,7 @@ def main(args) -> dict:
                 "heldout_nll": -lpd.mean().item(),
                 "gap_nats": -lpd.mean().item() - entropy,
                 "final_loss": fitted.losses[-1],
-                "khat": fitted.khat(num_draws=args.num_draws, seed=args.seed),
+                "khat": fitted.khat(num_draws=args.khat_draws, seed=args.seed),
             }
         )
         fits[k] = fitted
@@ -167,6 +167,9 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--num-shown", type=int, default=4000, help="held-out points drawn on the map"
+    )
+    parser.add_argument(
+        "--khat-draws", type=int, default=1000, help="guide draws for each PSIS k-hat"
     )
     args = parser.parse_args(argv)
     if args.quick:

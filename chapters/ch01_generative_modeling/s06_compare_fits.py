@@ -80,7 +80,7 @@ def main(args) -> dict:
     ]
     fits += vi
     for fitted in vi:
-        extra[fitted.name] = {"khat": fitted.khat(num_draws=args.num_samples, seed=args.seed)}
+        extra[fitted.name] = {"khat": fitted.khat(num_draws=args.khat_draws, seed=args.seed)}
     idatas = {fitted.name: fitted.inference_data() for fitted in nuts + vi}
 
     # %% [markdown]
@@ -232,6 +232,9 @@ def parse_args(argv=None):
         "--flow-steps", type=int, default=1500, help="optimisation steps of the flow"
     )
     parser.add_argument("--flow-layers", type=int, default=8, help="spline coupling layers")
+    parser.add_argument(
+        "--khat-draws", type=int, default=1000, help="guide draws for each VI fit's PSIS k-hat"
+    )
     parser.add_argument(
         "--num-generated", type=int, default=20_000, help="samples for accuracy and speed"
     )

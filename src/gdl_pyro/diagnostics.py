@@ -50,6 +50,10 @@ __all__ = [
 ]
 
 
+# Guide draws per batch when a k-hat is computed from thousands of draws.
+KHAT_BATCH = 200
+
+
 def pointwise_log_likelihood(
     model: Callable, draws: dict, *args, site: str = "obs", **kwargs
 ) -> torch.Tensor:
@@ -132,13 +136,18 @@ def vi_khat(model: Callable, guide: Callable, *args, num_draws: int = 1000, **kw
     Pyro's ``psis_diagnostic`` over ``num_draws`` vectorised guide draws: below 0.7 the guide is
     usable as a posterior (more precisely below min(1 - 1/log10(S), 0.7) for S draws).
     """
+    num_draws = as_count(num_draws, "num_draws", minimum=1)
+    # Draws go through the model in batches: a K-component mixture's (S, N, K) log-densities
+    # for thousands of draws at once would not fit in memory.
+    batch = math.gcd(num_draws, KHAT_BATCH)
     with torch.no_grad():
         return float(
             psis_diagnostic(
                 model,
                 guide,
                 *args,
-                num_particles=as_count(num_draws, "num_draws", minimum=1),
+                num_particles=num_draws,
+                max_simultaneous_particles=batch,
                 max_plate_nesting=1,
                 **kwargs,
             )

@@ -38,7 +38,7 @@ import pyro
 import torch
 from pyro import poutine
 
-from gdl_pyro._state import Timer, seeded
+from gdl_pyro._state import Timer, on_device, seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro.diagnostics import guide_draws, to_inference_data, vi_khat
 from gdl_pyro.distributions import PosteriorPredictive
@@ -171,7 +171,7 @@ class VIFit(PosteriorFit):
 
     @contextmanager
     def _evaluating(self, seed=None) -> Iterator[torch.Tensor]:
-        with seeded(seed, self.device), torch.device(self.device), self.svi.scope():
+        with seeded(seed, self.device), on_device(self.device), self.svi.scope():
             yield self._x.to(self.device)
 
     def guide_draws(self, num_draws: int, seed: int | None = None):
@@ -213,7 +213,7 @@ def nuts_fit(
 ) -> NUTSFit:
     """Sample ``model``'s posterior given ``x`` by NUTS and wrap it as a ``NUTSFit``."""
     device = torch.device("cpu") if device is None else device
-    with Timer() as timer, torch.device(device):
+    with Timer() as timer, on_device(device):
         mcmc = fit_mcmc(
             model,
             x.to(device),
@@ -261,7 +261,7 @@ def vi_fit(
     device = torch.device("cpu") if device is None else device
     scale = 1.0 / x.shape[0]
     with Timer() as timer, seeded(seed, device) as fit_seed:
-        with torch.device(device):
+        with on_device(device):
             svi = fit_svi(
                 poutine.scale(model, scale=scale),
                 poutine.scale(guide, scale=scale),

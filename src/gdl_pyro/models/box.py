@@ -19,7 +19,7 @@ import pyro.optim
 import torch
 from torch.distributions import constraints
 
-from gdl_pyro._state import as_device
+from gdl_pyro._state import as_device, on_device
 from gdl_pyro._validation import as_points
 from gdl_pyro._validation import num_data as checked_num_data
 from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, UniformBox
@@ -96,10 +96,14 @@ class BoxFit(PointFit):
 def _margin_model(x, init_margin):
     """The box as bounding box plus positive margins, the margins being pyro.params."""
     margin_low = pyro.param(
-        "margin_low", torch.full((2,), init_margin), constraint=constraints.positive
+        "margin_low",
+        torch.full((2,), init_margin, device=x.device),
+        constraint=constraints.positive,
     )
     margin_high = pyro.param(
-        "margin_high", torch.full((2,), init_margin), constraint=constraints.positive
+        "margin_high",
+        torch.full((2,), init_margin, device=x.device),
+        constraint=constraints.positive,
     )
     # Any box that misses a point has likelihood 0 and no gradient, so search only boxes
     # that contain the data: the bounding box widened by margins that may shrink to 0.
@@ -175,7 +179,7 @@ def fit(
     # closes in; Adam's default second-moment memory (beta2 = 0.999) remembers the early large
     # gradients and its steps fade too. A short memory keeps each step near lr in log(margin).
     optim = pyro.optim.Adam({"lr": lr, "betas": (0.9, 0.9)})
-    with torch.device(device):
+    with on_device(device):
         result = fit_svi(
             _margin_model,
             _no_latents,
@@ -220,12 +224,13 @@ def bayesian_model(x=None, *, num_data=None, bounding_box=None):
     lowest, highest = (
         torch.as_tensor(edge, dtype=torch.get_default_dtype()) for edge in bounding_box
     )
-    room_low = lowest - torch.tensor(SAMPLE_SPACE_LOW)
-    room_high = torch.tensor(SAMPLE_SPACE_HIGH) - highest
+    room_low = lowest - lowest.new_tensor(SAMPLE_SPACE_LOW)
+    room_high = highest.new_tensor(SAMPLE_SPACE_HIGH) - highest
     if not ((room_low > 0).all() and (room_high > 0).all()):
         raise ValueError("x must lie strictly inside the sample space [-180, 180] x [-90, 90]")
-    margin_low = pyro.sample("margin_low", dist.Uniform(torch.zeros(2), room_low).to_event(1))
-    margin_high = pyro.sample("margin_high", dist.Uniform(torch.zeros(2), room_high).to_event(1))
+    zero = torch.zeros_like(room_low)
+    margin_low = pyro.sample("margin_low", dist.Uniform(zero, room_low).to_event(1))
+    margin_high = pyro.sample("margin_high", dist.Uniform(zero, room_high).to_event(1))
     with pyro.plate("data", num_data):
         return pyro.sample("obs", UniformBox(lowest - margin_low, highest + margin_high), obs=x)
 

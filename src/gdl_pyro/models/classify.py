@@ -20,7 +20,7 @@ from pyro import poutine
 from pyro.infer import Predictive
 from pyro.infer.autoguide import AutoNormal
 
-from gdl_pyro._state import as_device, seeded
+from gdl_pyro._state import as_device, on_device, seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro.diagnostics import guide_draws, vi_khat
 from gdl_pyro.infer import SVIResult, fit_svi
@@ -56,10 +56,9 @@ class FourierFeatures:
 def logistic_model(features, labels=None, *, num_classes: int):
     """Multinomial logistic regression: coef ~ N(0, 3^2), bias ~ N(0, 3^2); y ~ Cat(softmax)."""
     num_features = features.shape[1]
-    coef = pyro.sample(
-        "coef", dist.Normal(torch.zeros(num_features, num_classes), COEF_PRIOR_SCALE).to_event(2)
-    )
-    bias = pyro.sample("bias", dist.Normal(torch.zeros(num_classes), COEF_PRIOR_SCALE).to_event(1))
+    zeros = features.new_zeros(num_features + 1, num_classes)  # on the features' device
+    coef = pyro.sample("coef", dist.Normal(zeros[:-1], COEF_PRIOR_SCALE).to_event(2))
+    bias = pyro.sample("bias", dist.Normal(zeros[-1], COEF_PRIOR_SCALE).to_event(1))
     logits = features @ coef
     if coef.dim() > 2:  # draws of coef come as (S, 1, F, C): the 1 holds the data plate's place
         logits = logits.squeeze(-3)
@@ -107,7 +106,7 @@ class LogisticClassifier:
         self.device = as_device(device, phi)
         self.guide = AutoNormal(logistic_model, init_scale=0.01)
         scale = 1.0 / len(phi)
-        with torch.device(self.device):
+        with on_device(self.device):
             self.svi = fit_svi(
                 poutine.scale(logistic_model, scale=scale),
                 poutine.scale(self.guide, scale=scale),
@@ -143,7 +142,7 @@ class LogisticClassifier:
             num_samples=as_count(num_draws, "num_draws", minimum=1),
             return_sites=["coef", "bias"],
         )
-        with self._fitted().scope(), seeded(seed), torch.no_grad(), torch.device(self.device):
+        with self._fitted().scope(), seeded(seed), torch.no_grad(), on_device(self.device):
             # The features are not needed for the coefficients: one dummy row.
             dummy = self.features(torch.zeros(1, 2)).to(self.device)
             draws = predictive(dummy, num_classes=self.num_classes)
@@ -154,7 +153,7 @@ class LogisticClassifier:
         phi = self.features(points)
         labels = _check_labels(labels, len(phi), self.num_classes)
         phi, labels = phi.to(self.device), labels.to(self.device)
-        with self._fitted().scope(), seeded(seed), torch.device(self.device):
+        with self._fitted().scope(), seeded(seed), on_device(self.device):
             draws, _ = guide_draws(
                 logistic_model,
                 self.guide,

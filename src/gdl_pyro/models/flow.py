@@ -20,7 +20,7 @@ import pyro.distributions.transforms as T
 import torch
 from torch import nn
 
-from gdl_pyro._state import as_device, seeded
+from gdl_pyro._state import as_device, on_device, seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
 from gdl_pyro.fitting import PointFit
@@ -151,7 +151,7 @@ def fit(
             pass
 
     optim = pyro.optim.ClippedAdam({"lr": lr, "clip_norm": 5.0, "lrd": lr_decay ** (1 / num_steps)})
-    with torch.device(device):
+    with on_device(device):
         result = fit_svi(
             scaled_model,
             empty_guide,

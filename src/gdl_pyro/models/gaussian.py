@@ -66,15 +66,21 @@ def model(x=None, *, num_data=None, cov=None):
         A known covariance in degrees^2: then only "loc" is latent (the conjugate case).
     """
     num_data = checked_num_data(x, num_data)
-    loc = pyro.sample("loc", dist.Normal(torch.zeros(2), PRIOR_LOC_SCALE).to_event(1))
+    device = None if x is None else x.device  # tensors of the model live where the data are
+    loc = pyro.sample(
+        "loc", dist.Normal(torch.zeros(2, device=device), PRIOR_LOC_SCALE).to_event(1)
+    )
     if cov is None:
         scale = pyro.sample(
-            "scale", dist.HalfNormal(torch.full((2,), PRIOR_SCALE_SCALE)).to_event(1)
+            "scale",
+            dist.HalfNormal(torch.full((2,), PRIOR_SCALE_SCALE, device=device)).to_event(1),
         )
-        corr = pyro.sample("corr_cholesky", dist.LKJCholesky(2, LKJ_CONCENTRATION))
+        concentration = torch.tensor(LKJ_CONCENTRATION, device=device)
+        corr = pyro.sample("corr_cholesky", dist.LKJCholesky(2, concentration))
         tril = scale_tril(scale * HALF_EXTENT.to(scale.device), corr)
     else:
-        tril = torch.linalg.cholesky(torch.as_tensor(cov, dtype=torch.get_default_dtype()))
+        cov = torch.as_tensor(cov, dtype=torch.get_default_dtype(), device=device)
+        tril = torch.linalg.cholesky(cov)
     with pyro.plate("data", num_data):
         return pyro.sample(
             "obs", dist.MultivariateNormal(loc * HALF_EXTENT.to(loc.device), scale_tril=tril), obs=x

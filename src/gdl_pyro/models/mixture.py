@@ -43,17 +43,14 @@ DIRICHLET_CONCENTRATION = 1.0
 PRIOR_SCALE_MEDIAN = 0.1  # a tenth of the map's half-extent: 18 x 9 degrees
 
 
-def _globals(num_components: int):
+def _globals(num_components: int, device=None):
     """The global latent variables: weights, and per component a centre and a scale."""
-    weights = pyro.sample(
-        "weights", dist.Dirichlet(torch.full((num_components,), DIRICHLET_CONCENTRATION))
-    )
+    concentration = torch.full((num_components,), DIRICHLET_CONCENTRATION, device=device)
+    weights = pyro.sample("weights", dist.Dirichlet(concentration))
     with pyro.plate("components", num_components):
-        locs = pyro.sample("locs", dist.Normal(torch.zeros(2), 1.0).to_event(1))
-        scales = pyro.sample(
-            "scales",
-            dist.LogNormal(torch.full((2,), math.log(PRIOR_SCALE_MEDIAN)), 1.0).to_event(1),
-        )
+        locs = pyro.sample("locs", dist.Normal(torch.zeros(2, device=device), 1.0).to_event(1))
+        median = torch.full((2,), math.log(PRIOR_SCALE_MEDIAN), device=device)
+        scales = pyro.sample("scales", dist.LogNormal(median, 1.0).to_event(1))
     return weights, locs, scales
 
 
@@ -75,7 +72,7 @@ def _components(locs, scales) -> dist.MultivariateNormal:
 def model(x=None, *, num_components: int, num_data=None):
     """The mixture with each point's component as a latent "assignment" (enumerated in SVI)."""
     num_data = checked_num_data(x, num_data)
-    weights, locs, scales = _globals(num_components)
+    weights, locs, scales = _globals(num_components, None if x is None else x.device)
     with pyro.plate("data", num_data):
         # logits, not probs: the log is taken of K numbers, not of the plate's (N, K) expansion.
         assignment = pyro.sample("assignment", dist.Categorical(logits=weights.log()))
@@ -85,7 +82,7 @@ def model(x=None, *, num_components: int, num_data=None):
 def marginal_model(x=None, *, num_components: int, num_data=None):
     """The same mixture with the assignment summed out: obs ~ MixtureSameFamily."""
     num_data = checked_num_data(x, num_data)
-    weights, locs, scales = _globals(num_components)
+    weights, locs, scales = _globals(num_components, None if x is None else x.device)
     with pyro.plate("data", num_data):
         # The components' batch dimension sits left of K, so a leading draw dimension broadcasts.
         components = _components(locs.unsqueeze(-3), scales.unsqueeze(-3))

@@ -23,7 +23,7 @@ import scipy.linalg
 import torch
 from torch.distributions import constraints
 
-from gdl_pyro._state import Timer, as_device, seeded
+from gdl_pyro._state import Timer, as_device, on_device, seeded
 from gdl_pyro._validation import as_count
 from gdl_pyro.infer import fit_svi
 
@@ -107,7 +107,7 @@ def model(
         latent_dim = params.W.shape[-1]
     p = params if params is not None else _params(data_dim, latent_dim, None)
     with pyro.plate("data", num_data):
-        z = pyro.sample("z", dist.Normal(torch.zeros(latent_dim), 1.0).to_event(1))
+        z = pyro.sample("z", dist.Normal(p.mu.new_zeros(latent_dim), 1.0).to_event(1))
         loc = z @ p.W.T + p.mu
         return pyro.sample("obs", dist.Normal(loc, p.sigma).to_event(1), obs=x)
 
@@ -236,7 +236,7 @@ def fit(
         with pyro.poutine.scale(scale=1.0 / x.shape[0]):
             marginal_model(x, latent_dim=latent_dim, init=init)
 
-    with torch.device(device):
+    with on_device(device):
         result = fit_svi(
             scaled_model,
             lambda x: None,

@@ -25,7 +25,7 @@ import pyro.optim
 import torch
 from torch import nn
 
-from gdl_pyro._state import ParamState, as_device, seeded
+from gdl_pyro._state import ParamState, as_device, on_device, seeded
 from gdl_pyro._validation import as_count
 from gdl_pyro.infer import fit_svi, iwae_bound
 
@@ -95,13 +95,19 @@ class VAE(nn.Module):
         self.encoder = Encoder(data_dim, latent_dim, hidden_dim)
         self.decoder = Decoder(data_dim, latent_dim, hidden_dim)
 
-    def _check(self, x, name: str = "x"):
-        """Images as (N, data_dim) values in [0, 1], or a ValueError that names them."""
+    def _check_shape(self, x, name: str = "x"):
+        """Images as an (N, data_dim) tensor (or None), or a ValueError that names them."""
         if x is None:
             return
         if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != self.data_dim:
             shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
             raise ValueError(f"{name} must have shape (N, {self.data_dim}); got {shape}")
+
+    def _check(self, x, name: str = "x"):
+        """Images as (N, data_dim) values in [0, 1], or a ValueError that names them."""
+        if x is None:
+            return
+        self._check_shape(x, name)
         if not torch.isfinite(x).all():
             raise ValueError(f"{name} must hold finite pixel values; got NaN or infinite values")
         if x.numel() and (x.min() < 0 or x.max() > 1):
@@ -113,7 +119,7 @@ class VAE(nn.Module):
         The networks are registered with ``pyro.module`` as "encoder" and "decoder": ``fit`` and
         every method of ``VAEFit`` run in a param store of their own, so two VAEs never share.
         """
-        self._check(x)
+        self._check_shape(x)
         pyro.module("decoder", self.decoder)
         num_data = x.shape[0] if x is not None else num_data
         if num_data is None:
@@ -121,18 +127,26 @@ class VAE(nn.Module):
         num_data = as_count(num_data, "num_data", minimum=1)
         with pyro.plate("data", num_data, subsample_size=batch_size) as index:
             with pyro.poutine.scale(scale=annealing_factor):  # KL weight; 1 is the true ELBO
-                z = pyro.sample("z", dist.Normal(torch.zeros(self.latent_dim), 1.0).to_event(1))
-            obs = x[index] if x is not None else None
+                zeros = self.decoder.net[0].weight.new_zeros(self.latent_dim)  # the model's device
+                z = pyro.sample("z", dist.Normal(zeros, 1.0).to_event(1))
+            obs = None
+            if x is not None:
+                obs = x[index]
+                self._check(obs)  # the minibatch only: checking all of x every step costs 25%
             return pyro.sample(
                 "obs", dist.ContinuousBernoulli(logits=self.decoder(z)).to_event(1), obs=obs
             )
 
     def guide(self, x=None, *, num_data=None, batch_size=None, annealing_factor: float = 1.0):
         """q(z | x) = N(encoder(x)): the amortised guide."""
-        self._check(x)
+        self._check_shape(x)
+        if x is None:
+            raise ValueError("x is required: the guide encodes observed images")
         pyro.module("encoder", self.encoder)
         with pyro.plate("data", x.shape[0], subsample_size=batch_size) as index:
-            loc, scale = self.encoder(x[index])
+            batch = x[index]
+            self._check(batch)
+            loc, scale = self.encoder(batch)
             with pyro.poutine.scale(scale=annealing_factor):
                 pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
@@ -265,7 +279,7 @@ def fit(
     optim = pyro.optim.ClippedAdam(
         {"lr": lr, "clip_norm": 10.0, "lrd": lr_decay ** (1 / num_steps)}
     )
-    with torch.device(device):
+    with on_device(device):
         result = fit_svi(
             model,
             guide,
