@@ -8,7 +8,7 @@ CHAPTER := chapters/ch01_generative_modeling
 SCRIPTS := $(sort $(wildcard $(CHAPTER)/s[0-9][0-9]_*.py))
 OUT := outputs/ch01
 
-.PHONY: help setup ch01 quick test lint format bench clean
+.PHONY: help setup ch01 quick notebooks book lab test lint format bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## Create .venv with Python 3.11 and install everything (a second run does nothing)
 
-ch01: $(STAMP)  ## Run every chapter-1 script in reading order; outputs in outputs/ch01/<script>/
+ch01: $(STAMP)  ## Run every chapter-1 section as a script, in reading order; outputs in outputs/ch01/<section>/
 	@set -e; for s in $(SCRIPTS); do \
 		name=$$(basename $$s .py); echo "== $$name"; \
 		$(PY) $$s --out-dir $(OUT)/$$name; \
@@ -33,6 +33,17 @@ quick: $(STAMP)  ## The same as ch01 with --quick (seconds per script)
 		name=$$(basename $$s .py); echo "== $$name (quick)"; \
 		$(PY) $$s --quick --out-dir $(OUT)/$$name; \
 	done
+
+notebooks: $(STAMP)  ## Run every section as a notebook into outputs/notebooks/ (QUICK=1: small sizes)
+	$(PY) -m gdl_pyro.notebooks execute $(if $(QUICK),--quick,) --out-dir outputs/notebooks
+
+book: notebooks  ## The chapter as a static site from the executed notebooks: outputs/book/index.html
+	$(PY) -m gdl_pyro.notebooks book --notebooks outputs/notebooks --out-dir outputs/book
+
+lab: $(STAMP)  ## Open the chapter in JupyterLab (installed into .venv on first use)
+	$(PY) -m pip install --quiet jupyterlab
+	$(PY) -m ipykernel install --sys-prefix --name gdl-pyro --display-name "Python (gdl-pyro)"
+	$(VENV)/bin/jupyter lab chapters/ch01_generative_modeling
 
 test: $(STAMP)  ## Run the test suite
 	$(PY) -m pytest

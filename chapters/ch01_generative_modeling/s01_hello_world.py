@@ -1,16 +1,7 @@
-"""Generative Modeling "Hello World": points on a world map and a box that generates more.
-
-Reproduces the book's Figures 1-4 (the observed points, drawn from an unknown p_data) and 1-5
-(p_model: the orange box), then uses p_model as a generative model: new points sampled from it.
-
-    p_data = Uniform(land)          the rule that made the data, unknown to the model
-    p_model = Uniform(box theta)    theta = (theta1, theta2, theta3, theta4), two corners
-
-Run: ``python s01_hello_world.py`` (``--quick`` for a first look).
-"""
-
 # %% [markdown]
 # # Hello World: a generative model of points on a map
+#
+# *Book: Figures 1-4 and 1-5.*
 #
 # We are handed a set of points on a 2-D plane (longitude and latitude). Somebody produced them
 # with a rule we do not know, **p_data**. A generative model **p_model** is our guess at that
@@ -18,6 +9,25 @@ Run: ``python s01_hello_world.py`` (``--quick`` for a first look).
 #
 # Here p_data is "uniform over land" (`gdl_pyro.data.world.LandUniform`), which we pretend not to
 # know. The simplest p_model is a box: "points are uniform inside this rectangle".
+#
+# Reproduces the book's Figures 1-4 (the observed points, drawn from an unknown p_data) and 1-5
+# (p_model: the orange box), then uses p_model as a generative model: new points sampled from it.
+#
+#     p_data = Uniform(land)          the rule that made the data, unknown to the model
+#     p_model = Uniform(box theta)    theta = (theta1, theta2, theta3, theta4), two corners
+#
+# Run it from the shell (`python s01_hello_world.py --help` lists the flags) or open it in
+# Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
+
+# %% tags=["parameters"]
+seed = 0  # random seed (same seed, same numbers)
+quick = False  # small sizes: seconds, for CI and a first look
+quiet = False  # no progress bars and no printed summary
+device = "cpu"  # torch device for the fits (e.g. cuda); results come back on the cpu
+out_dir = None  # folder for figures and results.json; None: outputs/ch01/<section>
+num_data = 200  # observed points drawn from p_data
+num_generated = 200  # points sampled from p_model
+
 
 # %%
 import time
@@ -27,105 +37,98 @@ import pyro
 from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.models import box
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
+from gdl_pyro.scripting import chapter_args, write_results
+
+# %%
+args = chapter_args(
+    "s01_hello_world",
+    "Hello World: the world map, p_data and the box p_model.",
+    globals(),
+    sizes=["num_data", "num_generated"],
+)
+if args.quick:
+    args.num_data, args.num_generated = min(args.num_data, 100), min(args.num_generated, 100)
+pyro.set_rng_seed(args.seed)
+out = args.out_dir
 
 
-def main(args) -> dict:
-    pyro.set_rng_seed(args.seed)
-    out = prepare_out_dir(args.out_dir)
+# %% [markdown]
+# ## The observations (Figure 1-4)
+# All the model ever sees: points, with no map behind them.
 
-    # %% [markdown]
-    # ## The observations (Figure 1-4)
-    # All the model ever sees: points, with no map behind them.
+# %%
+x = world.sample_land(args.num_data)
+plots.save(
+    plots.plot_world(
+        x,
+        show_land=False,
+        point_label=f"{args.num_data} observations",
+        title="The data: points from an unknown p_data (Figure 1-4)",
+    ),
+    out / "fig1_4_observations.png",
+)
 
-    # %%
-    x = world.sample_land(args.num_data)
-    plots.save(
-        plots.plot_world(
-            x,
-            show_land=False,
-            point_label=f"{args.num_data} observations",
-            title="The data: points from an unknown p_data (Figure 1-4)",
-        ),
-        out / "fig1_4_observations.png",
-    )
+# %% [markdown]
+# ## A model of where points come from (Figure 1-5)
+# p_model: the points are uniform inside a box. Which box? The smallest one around the data,
+# a guess that section s04 shows is the *maximum-likelihood* box.
 
-    # %% [markdown]
-    # ## A model of where points come from (Figure 1-5)
-    # p_model: the points are uniform inside a box. Which box? The smallest one around the data,
-    # a guess that section s04 shows is the *maximum-likelihood* box.
-
-    # %%
-    low, high = box.mle(x)
-    plots.save(
-        plots.plot_world(
-            x,
-            low=low,
-            high=high,
-            show_land=False,
-            point_label="observations",
-            title="p_model: a uniform box around the data (Figure 1-5)",
-        ),
-        out / "fig1_5_model.png",
-    )
-
-    # %% [markdown]
-    # ## Generation: sample from p_model
-    # The model function itself is the sampler: called without data it simulates new points.
-
-    # %%
-    start = time.perf_counter()
-    generated = box.model(low=low, high=high, num_data=args.num_generated)
-    seconds = time.perf_counter() - start
-    fig = plots.plot_world(
+# %%
+low, high = box.mle(x)
+plots.save(
+    plots.plot_world(
         x,
         low=low,
         high=high,
         show_land=False,
         point_label="observations",
-        title="New points generated by p_model (blue)",
+        title="p_model: a uniform box around the data (Figure 1-5)",
+    ),
+    out / "fig1_5_model.png",
+)
+
+# %% [markdown]
+# ## Generation: sample from p_model
+# The model function itself is the sampler: called without data it simulates new points.
+
+# %%
+start = time.perf_counter()
+generated = box.model(low=low, high=high, num_data=args.num_generated)
+seconds = time.perf_counter() - start
+fig = plots.plot_world(
+    x,
+    low=low,
+    high=high,
+    show_land=False,
+    point_label="observations",
+    title="New points generated by p_model (blue)",
+)
+plots.add_points(
+    fig.axes[0], generated, color=plots.MODEL_COLOR, label="generated", marker="^", size=10
+)
+plots.map_legend(fig.axes[0])
+plots.save(fig, out / "generated.png")
+
+# %% [markdown]
+# ## The section's numbers
+# Written to `results.json` in the output folder (and printed unless `quiet`).
+
+# %%
+results = {
+    "num_data": args.num_data,
+    "box_low": low,
+    "box_high": high,
+    "box_area": float((high - low).prod()),
+    "num_generated": args.num_generated,
+    "generated_inside_box": bool(((generated >= low) & (generated <= high)).all()),
+    "generation_seconds": seconds,
+}
+write_results(out, results)
+if not args.quiet:
+    print(
+        f"Box p_model: longitude {low[0]:.1f} to {high[0]:.1f}, latitude {low[1]:.1f} to {high[1]:.1f}"
     )
-    plots.add_points(
-        fig.axes[0], generated, color=plots.MODEL_COLOR, label="generated", marker="^", size=10
+    print(f"Generated {args.num_generated} new points; figures in {out}")
+    print(
+        "Look at generated.png: many generated points would fall in the sea. Section s02 measures it."
     )
-    plots.map_legend(fig.axes[0])
-    plots.save(fig, out / "generated.png")
-
-    results = {
-        "num_data": args.num_data,
-        "box_low": low,
-        "box_high": high,
-        "box_area": float((high - low).prod()),
-        "num_generated": args.num_generated,
-        "generated_inside_box": bool(((generated >= low) & (generated <= high)).all()),
-        "generation_seconds": seconds,
-    }
-    write_results(out, results)
-    if not args.quiet:
-        print(
-            f"Box p_model: longitude {low[0]:.1f} to {high[0]:.1f}, latitude {low[1]:.1f} to {high[1]:.1f}"
-        )
-        print(f"Generated {args.num_generated} new points; figures in {out}")
-        print(
-            "Look at generated.png: many generated points would fall in the sea. Section s02 measures it."
-        )
-    return results
-
-
-def parse_args(argv=None):
-    parser = chapter_parser(__file__, "Hello World: the world map, p_data and the box p_model.")
-    parser.add_argument(
-        "--num-data", type=int, default=200, help="observed points drawn from p_data"
-    )
-    parser.add_argument(
-        "--num-generated", type=int, default=200, help="points sampled from p_model"
-    )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.num_data, args.num_generated = min(args.num_data, 100), min(args.num_generated, 100)
-    return args
-
-
-if __name__ == "__main__":
-    use_file_backend()
-    main(parse_args())

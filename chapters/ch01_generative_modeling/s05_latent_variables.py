@@ -1,23 +1,39 @@
-"""Latent variables: a Gaussian mixture gives the model many continents instead of one box.
-
-The chapter notes that the box p_model has "one large continent, rather than many". A latent
-variable c_i, the component each point comes from, is how a model gets many:
-
-    p(x) = sum_k w_k N(x | mu_k, Sigma_k),   c_i ~ Categorical(w),   x_i | c_i ~ N(mu_c, Sigma_c)
-
-The mixture is fitted by SVI with the discrete c_i summed out exactly by Pyro's enumeration
-(TraceEnum_ELBO), for a range of K; each fit's held-out NLL is compared with the entropy bound of
-p_data (the best any model can do) and with the box.
-
-Run: ``python s05_latent_variables.py`` (``--quick`` for a first look).
-"""
-
 # %% [markdown]
 # # Latent variables: many continents
+#
+# *Book: no figure of its own: a latent variable, the step from the box towards the models of later chapters.*
 #
 # The box could only say "somewhere in this rectangle". A mixture of K Gaussians says "pick a
 # component, then a point near its centre". The component is a *latent* variable: never observed,
 # summed out when we fit and inferred afterwards ("which continent did this point come from?").
+#
+# The chapter notes that the box p_model has "one large continent, rather than many". A latent
+# variable c_i, the component each point comes from, is how a model gets many:
+#
+#     p(x) = sum_k w_k N(x | mu_k, Sigma_k),   c_i ~ Categorical(w),   x_i | c_i ~ N(mu_c, Sigma_c)
+#
+# The mixture is fitted by SVI with the discrete c_i summed out exactly by Pyro's enumeration
+# (TraceEnum_ELBO), for a range of K; each fit's held-out NLL is compared with the entropy bound of
+# p_data (the best any model can do) and with the box.
+#
+# Run it from the shell (`python s05_latent_variables.py --help` lists the flags) or open it in
+# Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
+
+# %% tags=["parameters"]
+seed = 0  # random seed (same seed, same numbers)
+quick = False  # small sizes: seconds, for CI and a first look
+quiet = False  # no progress bars and no printed summary
+device = "cpu"  # torch device for the fits (e.g. cuda); results come back on the cpu
+out_dir = None  # folder for figures and results.json; None: outputs/ch01/<section>
+ks = [1, 2, 5, 10, 20, 30]  # components to try
+num_data = 5000  # training points from p_data
+num_heldout = 10_000  # held-out points from p_data
+num_steps = 1000  # SVI steps per fit
+lr = 0.05  # Adam learning rate of each fit
+num_draws = 50  # guide draws for the held-out density
+num_shown = 4000  # held-out points drawn on the map
+khat_draws = 1000  # guide draws for each PSIS k-hat
+
 
 # %%
 import matplotlib.pyplot as plt
@@ -27,157 +43,145 @@ from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.models import box, mixture
 from gdl_pyro.models.gaussian import HALF_EXTENT
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
+from gdl_pyro.scripting import chapter_args, write_results
 
+# %%
+args = chapter_args(
+    "s05_latent_variables",
+    "Latent variables: Gaussian mixtures on the world map, fitted by SVI.",
+    globals(),
+    sizes=[
+        "ks",
+        "num_data",
+        "num_heldout",
+        "num_steps",
+        "lr",
+        "num_draws",
+        "num_shown",
+        "khat_draws",
+    ],
+)
+if args.quick:
+    args.ks, args.num_data, args.num_heldout, args.num_steps = [1, 3, 8], 1000, 2000, 200
+    args.num_draws = 30  # PSIS needs about 30 draws to fit a tail at all
+pyro.set_rng_seed(args.seed)
+out = args.out_dir
 
-def main(args) -> dict:
-    pyro.set_rng_seed(args.seed)
-    out = prepare_out_dir(args.out_dir)
-    x = world.sample_land(args.num_data)
-    x_test = world.sample_land(args.num_heldout)
-    entropy = world.LandUniform().entropy().item()
+x = world.sample_land(args.num_data)
+x_test = world.sample_land(args.num_heldout)
+entropy = world.LandUniform().entropy().item()
 
-    # %% [markdown]
-    # ## Fit K = 1, 2, ... components by SVI with enumeration
-    # Each fit's held-out NLL uses the posterior predictive density: the mixture density averaged
-    # over draws of the guide (AutoNormal over weights, centres and scales).
+# %% [markdown]
+# ## Fit K = 1, 2, ... components by SVI with enumeration
+# Each fit's held-out NLL uses the posterior predictive density: the mixture density averaged
+# over draws of the guide (AutoNormal over weights, centres and scales).
 
-    # %%
-    fits, rows = {}, []
-    for k in args.ks:
-        fitted = mixture.fit(
-            x,
-            num_components=k,
-            num_steps=args.num_steps,
-            lr=args.lr,
-            num_draws=args.num_draws,
-            quiet=args.quiet,
-            seed=args.seed,
-            device=args.device,
-        )
-        lpd = fitted.log_prob(x_test)  # the posterior predictive: averaged over guide draws
-        rows.append(
-            {
-                "k": k,
-                "heldout_nll": -lpd.mean().item(),
-                "gap_nats": -lpd.mean().item() - entropy,
-                "final_loss": fitted.losses[-1],
-                "khat": fitted.khat(num_draws=args.khat_draws, seed=args.seed),
-            }
-        )
-        fits[k] = fitted
-        if not args.quiet:
-            print(
-                f"K={k:3d}: held-out NLL {rows[-1]['heldout_nll']:.3f} nats, gap {rows[-1]['gap_nats']:.3f}, "
-                f"k-hat {rows[-1]['khat']:.2f}"
-            )
-
-    low, high = box.mle(x)
-    box_gap = (high - low).prod().log().item() - entropy
-
-    # %% [markdown]
-    # ## ELBO traces and the gap to the entropy bound
-    # More components, a smaller gap: the model's density hugs the land more closely. The box's
-    # gap (on the points it covers) is the dashed line; 0 would be p_data itself.
-
-    # %%
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
-    for k, fitted in fits.items():
-        left.plot(fitted.losses, label=f"K={k}", lw=1)
-    left.set(
-        xlabel="SVI step",
-        ylabel="-ELBO per point (nats)",
-        title="ELBO traces (enumerated assignments)",
+# %%
+fits, rows = {}, []
+for k in args.ks:
+    fitted = mixture.fit(
+        x,
+        num_components=k,
+        num_steps=args.num_steps,
+        lr=args.lr,
+        num_draws=args.num_draws,
+        quiet=args.quiet,
+        seed=args.seed,
+        device=args.device,
     )
-    left.set_ylim(top=min(fits[args.ks[0]].losses[0], 14.0))
-    left.legend(fontsize=8, ncol=2)
-    right.plot([r["k"] for r in rows], [r["gap_nats"] for r in rows], "o-", label="mixture")
-    right.axhline(
-        box_gap,
-        ls="--",
-        color=plots.BOX_COLOR,
-        label=f"MLE box ({box_gap:.2f}, covered points only)",
+    lpd = fitted.log_prob(x_test)  # the posterior predictive: averaged over guide draws
+    rows.append(
+        {
+            "k": k,
+            "heldout_nll": -lpd.mean().item(),
+            "gap_nats": -lpd.mean().item() - entropy,
+            "final_loss": fitted.losses[-1],
+            "khat": fitted.khat(num_draws=args.khat_draws, seed=args.seed),
+        }
     )
-    right.axhline(0, color="black", lw=0.8)
-    right.set(
-        xlabel="components K",
-        ylabel="held-out NLL - entropy of p_data (nats)",
-        title="Gap to the best possible model",
-    )
-    right.legend()
-    plots.save(fig, out / "elbo_and_gap.png")
-
-    # %% [markdown]
-    # ## Which continent? Responsibilities on the map
-    # Pyro's `infer_discrete` gives each held-out point its most probable component.
-
-    # %%
-    best = min(rows, key=lambda r: r["gap_nats"])["k"]
-    shown = x_test[: args.num_shown]
-    assignment = mixture.assign(fits[best], shown)
-    ax = plots.map_axes(
-        title=f"Each point coloured by its most probable component (K={best})",
-        muted=True,
-    )
-    ax.scatter(shown[:, 0], shown[:, 1], c=assignment, cmap="tab20", s=5, zorder=3)
-    centres = fits[best].median()["locs"] * HALF_EXTENT
-    ax.scatter(
-        centres[:, 0],
-        centres[:, 1],
-        marker="X",
-        s=80,
-        c="black",
-        edgecolors="white",
-        zorder=4,
-        label="component centres",
-    )
-    plots.map_legend(ax)
-    plots.save(ax.figure, out / "responsibilities.png")
-
-    results = {
-        "ks": args.ks,
-        "fits": rows,
-        "best_k": best,
-        "box_gap_nats": box_gap,
-        "entropy_bound": entropy,
-    }
-    write_results(out, results)
+    fits[k] = fitted
     if not args.quiet:
         print(
-            f"best K={best}: gap {min(r['gap_nats'] for r in rows):.3f} nats, against {box_gap:.3f} for the box"
+            f"K={k:3d}: held-out NLL {rows[-1]['heldout_nll']:.3f} nats, gap {rows[-1]['gap_nats']:.3f}, "
+            f"k-hat {rows[-1]['khat']:.2f}"
         )
-    return results
 
+low, high = box.mle(x)
+box_gap = (high - low).prod().log().item() - entropy
 
-def parse_args(argv=None):
-    parser = chapter_parser(
-        __file__, "Latent variables: Gaussian mixtures on the world map, fitted by SVI."
-    )
-    parser.add_argument(
-        "--ks", type=int, nargs="+", default=[1, 2, 5, 10, 20, 30], help="components to try"
-    )
-    parser.add_argument("--num-data", type=int, default=5000, help="training points from p_data")
-    parser.add_argument(
-        "--num-heldout", type=int, default=10_000, help="held-out points from p_data"
-    )
-    parser.add_argument("--num-steps", type=int, default=1000, help="SVI steps per fit")
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument(
-        "--num-draws", type=int, default=50, help="guide draws for the held-out density"
-    )
-    parser.add_argument(
-        "--num-shown", type=int, default=4000, help="held-out points drawn on the map"
-    )
-    parser.add_argument(
-        "--khat-draws", type=int, default=1000, help="guide draws for each PSIS k-hat"
-    )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.ks, args.num_data, args.num_heldout, args.num_steps = [1, 3, 8], 1000, 2000, 200
-        args.num_draws = 30  # PSIS needs about 30 draws to fit a tail at all
-    return args
+# %% [markdown]
+# ## ELBO traces and the gap to the entropy bound
+# More components, a smaller gap: the model's density hugs the land more closely. The box's
+# gap (on the points it covers) is the dashed line; 0 would be p_data itself.
 
+# %%
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+for k, fitted in fits.items():
+    left.plot(fitted.losses, label=f"K={k}", lw=1)
+left.set(
+    xlabel="SVI step",
+    ylabel="-ELBO per point (nats)",
+    title="ELBO traces (enumerated assignments)",
+)
+left.set_ylim(top=min(fits[args.ks[0]].losses[0], 14.0))
+left.legend(fontsize=8, ncol=2)
+right.plot([r["k"] for r in rows], [r["gap_nats"] for r in rows], "o-", label="mixture")
+right.axhline(
+    box_gap,
+    ls="--",
+    color=plots.BOX_COLOR,
+    label=f"MLE box ({box_gap:.2f}, covered points only)",
+)
+right.axhline(0, color="black", lw=0.8)
+right.set(
+    xlabel="components K",
+    ylabel="held-out NLL - entropy of p_data (nats)",
+    title="Gap to the best possible model",
+)
+right.legend()
+plots.save(fig, out / "elbo_and_gap.png")
 
-if __name__ == "__main__":
-    use_file_backend()
-    main(parse_args())
+# %% [markdown]
+# ## Which continent? Responsibilities on the map
+# Pyro's `infer_discrete` gives each held-out point its most probable component.
+
+# %%
+best = min(rows, key=lambda r: r["gap_nats"])["k"]
+shown = x_test[: args.num_shown]
+assignment = mixture.assign(fits[best], shown)
+ax = plots.map_axes(
+    title=f"Each point coloured by its most probable component (K={best})",
+    muted=True,
+)
+ax.scatter(shown[:, 0], shown[:, 1], c=assignment, cmap="tab20", s=5, zorder=3)
+centres = fits[best].median()["locs"] * HALF_EXTENT
+ax.scatter(
+    centres[:, 0],
+    centres[:, 1],
+    marker="X",
+    s=80,
+    c="black",
+    edgecolors="white",
+    zorder=4,
+    label="component centres",
+)
+plots.map_legend(ax)
+plots.save(ax.figure, out / "responsibilities.png")
+
+# %% [markdown]
+# ## The section's numbers
+# Written to `results.json` in the output folder (and printed unless `quiet`).
+
+# %%
+results = {
+    "ks": args.ks,
+    "fits": rows,
+    "best_k": best,
+    "box_gap_nats": box_gap,
+    "entropy_bound": entropy,
+}
+write_results(out, results)
+if not args.quiet:
+    print(
+        f"best K={best}: gap {min(r['gap_nats'] for r in rows):.3f} nats, against {box_gap:.3f} for the box"
+    )

@@ -1,24 +1,44 @@
-"""Comparing fits honestly: box, Bayesian box, Gaussian, mixture and flow, scored by ArviZ and the framework.
-
-Every model of the chapter so far is fitted to the same points, by the method that suits it:
-maximum likelihood for the box and the flow (point fits), NUTS for the Bayesian box, the
-Gaussian and a small mixture, SVI for the Gaussian and a larger mixture. Then:
-
-- PSIS-LOO on the training data (``az.loo``, ``az.compare``) for the fits that have a posterior;
-- the log predictive density of held-out points from p_data for every fit, point fits included,
-  ranked with az.compare (a model that gives a held-out point density 0 is reported with its count);
-- r_hat and ess for the NUTS fits (``az.summary``, ``az.plot_trace``), the PSIS k-hat of each VI
-  guide, and VI against NUTS for the same model;
-- the framework's table: held-out NLL, gap to the entropy of p_data, accuracy, coverage, speed.
-
-Run: ``python s06_compare_fits.py`` (``--quick`` for a first look).
-"""
-
 # %% [markdown]
 # # Comparing every fit, honestly
 #
+# *Book: no figure of its own: every fit so far, scored against the known p_data.*
+#
 # Because p_data is known, each model's distance from the truth is measurable: its held-out NLL
 # minus the entropy of p_data is KL(p_data || p_model). ArviZ does the bookkeeping.
+#
+# Every model of the chapter so far is fitted to the same points, by the method that suits it:
+# maximum likelihood for the box and the flow (point fits), NUTS for the Bayesian box, the
+# Gaussian and a small mixture, SVI for the Gaussian and a larger mixture. Then:
+#
+# - PSIS-LOO on the training data (`az.loo`, `az.compare`) for the fits that have a posterior;
+# - the log predictive density of held-out points from p_data for every fit, point fits included,
+#   ranked with az.compare (a model that gives a held-out point density 0 is reported with its count);
+# - r_hat and ess for the NUTS fits (`az.summary`, `az.plot_trace`), the PSIS k-hat of each VI
+#   guide, and VI against NUTS for the same model;
+# - the framework's table: held-out NLL, gap to the entropy of p_data, accuracy, coverage, speed.
+#
+# Run it from the shell (`python s06_compare_fits.py --help` lists the flags) or open it in
+# Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
+
+# %% tags=["parameters"]
+seed = 0  # random seed (same seed, same numbers)
+quick = False  # small sizes: seconds, for CI and a first look
+quiet = False  # no progress bars and no printed summary
+device = "cpu"  # torch device for the fits (e.g. cuda); results come back on the cpu
+out_dir = None  # folder for figures and results.json; None: outputs/ch01/<section>
+num_data = 3000  # training points from p_data
+num_heldout = 10_000  # held-out points from p_data
+num_samples = 300  # posterior draws per chain (and VI draws)
+warmup = 300  # NUTS warm-up steps
+k = 30  # components of the VI mixture
+nuts_k = 3  # components of the NUTS mixture
+svi_steps = 1500  # SVI steps for the VI fits
+flow_steps = 1500  # optimisation steps of the flow
+flow_layers = 8  # spline coupling layers
+khat_draws = 1000  # guide draws for each VI fit's PSIS k-hat
+num_generated = 20_000  # samples for accuracy and speed
+num_shown = 4000  # samples drawn on the map
+
 
 # %%
 import pyro
@@ -27,226 +47,215 @@ from gdl_pyro import diagnostics, plots
 from gdl_pyro.data import world
 from gdl_pyro.diagnostics import az
 from gdl_pyro.models import box, flow, gaussian, mixture
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
+from gdl_pyro.scripting import chapter_args, write_results
 
+# %%
+args = chapter_args(
+    "s06_compare_fits",
+    "Compare every fit with ArviZ and the framework's metrics.",
+    globals(),
+    sizes=[
+        "num_data",
+        "num_heldout",
+        "num_samples",
+        "warmup",
+        "k",
+        "nuts_k",
+        "svi_steps",
+        "flow_steps",
+        "flow_layers",
+        "khat_draws",
+        "num_generated",
+        "num_shown",
+    ],
+)
+if args.quick:
+    args.num_data, args.num_heldout, args.num_samples, args.warmup = 400, 2000, 40, 40
+    args.k, args.svi_steps, args.flow_steps, args.flow_layers = 5, 150, 100, 2
+    args.num_generated, args.num_shown = 2000, 1000
+pyro.set_rng_seed(args.seed)
+out = args.out_dir
 
-def main(args) -> dict:
-    pyro.set_rng_seed(args.seed)
-    out = prepare_out_dir(args.out_dir)
-    x = world.sample_land(args.num_data)
-    x_test = world.sample_land(args.num_heldout)
-    # Every fit below takes the same options: its seed, its progress bar, its device.
-    common = {"seed": args.seed, "quiet": args.quiet, "device": args.device}
-    mcmc_args = {"num_samples": args.num_samples, "warmup_steps": args.warmup, **common}
-    vi_args = {"num_steps": args.svi_steps, "num_draws": args.num_samples, **common}
+x = world.sample_land(args.num_data)
+x_test = world.sample_land(args.num_heldout)
+# Every fit below takes the same options: its seed, its progress bar, its device.
+common = {"seed": args.seed, "quiet": args.quiet, "device": args.device}
+mcmc_args = {"num_samples": args.num_samples, "warmup_steps": args.warmup, **common}
+vi_args = {"num_steps": args.svi_steps, "num_draws": args.num_samples, **common}
 
-    # %% [markdown]
-    # ## Point fits: the MLE box and the flow (maximum likelihood, no posterior)
+# %% [markdown]
+# ## Point fits: the MLE box and the flow (maximum likelihood, no posterior)
 
-    # %%
-    fits = [
-        box.fit(x, **common),
-        flow.fit(x, num_layers=args.flow_layers, num_steps=args.flow_steps, **common),
-    ]
+# %%
+fits = [
+    box.fit(x, **common),
+    flow.fit(x, num_layers=args.flow_layers, num_steps=args.flow_steps, **common),
+]
 
-    # %% [markdown]
-    # ## NUTS: the Bayesian box, the Gaussian and a small mixture
-    # A mixture posterior has K! relabelled copies; chains started at one VI solution stay in one.
+# %% [markdown]
+# ## NUTS: the Bayesian box, the Gaussian and a small mixture
+# A mixture posterior has K! relabelled copies; chains started at one VI solution stay in one.
 
-    # %%
-    small_vi = mixture.fit(x, num_components=args.nuts_k, **vi_args)
-    nuts = [
-        box.fit(x, method="nuts", **mcmc_args),
-        gaussian.fit(x, method="nuts", **mcmc_args),
-        mixture.fit(
-            x, num_components=args.nuts_k, method="nuts", init=small_vi.median(), **mcmc_args
-        ),
-    ]
-    fits += nuts
-    extra = {
-        fitted.name: {"r_hat_max": diagnostics.rhat_max(fitted.inference_data())} for fitted in nuts
-    }
+# %%
+small_vi = mixture.fit(x, num_components=args.nuts_k, **vi_args)
+nuts = [
+    box.fit(x, method="nuts", **mcmc_args),
+    gaussian.fit(x, method="nuts", **mcmc_args),
+    mixture.fit(x, num_components=args.nuts_k, method="nuts", init=small_vi.median(), **mcmc_args),
+]
+fits += nuts
+extra = {
+    fitted.name: {"r_hat_max": diagnostics.rhat_max(fitted.inference_data())} for fitted in nuts
+}
 
-    # %% [markdown]
-    # ## SVI: the Gaussian (full-rank guide) and a larger mixture
-    # A VI fit has one "chain", so r_hat says nothing; the PSIS k-hat of the importance weights
-    # p(x, theta) / q(theta) says whether the guide can be trusted (below 0.7: yes).
+# %% [markdown]
+# ## SVI: the Gaussian (full-rank guide) and a larger mixture
+# A VI fit has one "chain", so r_hat says nothing; the PSIS k-hat of the importance weights
+# p(x, theta) / q(theta) says whether the guide can be trusted (below 0.7: yes).
 
-    # %%
-    vi = [
-        gaussian.fit(x, method="vi", **vi_args),
-        small_vi,
-        mixture.fit(x, num_components=args.k, **vi_args),
-    ]
-    fits += vi
-    for fitted in vi:
-        extra[fitted.name] = {"khat": fitted.khat(num_draws=args.khat_draws, seed=args.seed)}
-    idatas = {fitted.name: fitted.inference_data() for fitted in nuts + vi}
+# %%
+vi = [
+    gaussian.fit(x, method="vi", **vi_args),
+    small_vi,
+    mixture.fit(x, num_components=args.k, **vi_args),
+]
+fits += vi
+for fitted in vi:
+    extra[fitted.name] = {"khat": fitted.khat(num_draws=args.khat_draws, seed=args.seed)}
+idatas = {fitted.name: fitted.inference_data() for fitted in nuts + vi}
 
-    # %% [markdown]
-    # ## PSIS-LOO on the training data, for the fits with a posterior
+# %% [markdown]
+# ## PSIS-LOO on the training data, for the fits with a posterior
 
-    # %%
-    for name, idata in idatas.items():
-        result = diagnostics.loo(idata)
-        extra[name]["elpd_loo"] = float(result.elpd_loo)
-        extra[name]["pareto_k_max"] = float(result.pareto_k.max())
-    loo_table = diagnostics.compare_loo(idatas)
-    fig = plots.plot_compare(
-        loo_table,
-        title="PSIS-LOO on the training points",
-        xlabel="elpd_loo (nats; higher is better)",
+# %%
+for name, idata in idatas.items():
+    result = diagnostics.loo(idata)
+    extra[name]["elpd_loo"] = float(result.elpd_loo)
+    extra[name]["pareto_k_max"] = float(result.pareto_k.max())
+loo_table = diagnostics.compare_loo(idatas)
+fig = plots.plot_compare(
+    loo_table,
+    title="PSIS-LOO on the training points",
+    xlabel="elpd_loo (nats; higher is better)",
+)
+plots.save(fig, out / "compare_loo.png")
+
+# %% [markdown]
+# ## Held-out log predictive density, for every fit
+# Point fits have no posterior; repeating them as fake draws would win az.compare by
+# construction. All fits are scored on the same held-out points instead.
+
+# %%
+scores = {fitted.name: diagnostics.heldout_lpd(fitted, x_test) for fitted in fits}
+heldout_table, missed = diagnostics.compare_heldout(scores)
+fig = plots.plot_compare(
+    heldout_table,
+    title="Held-out log predictive density (models that miss points are left out)",
+    xlabel="sum of held-out log p(x) (nats; higher is better)",
+)
+plots.save(fig, out / "compare_heldout.png")
+
+# %% [markdown]
+# ## NUTS diagnostics, and VI against NUTS for the same model
+
+# %%
+gauss_nuts = idatas["gaussian (NUTS)"]
+summary = az.summary(gauss_nuts, var_names=["loc", "scale"])
+constrained = {"layout": "constrained"}
+fig = plots.plot_arviz(
+    "plot_trace",
+    gauss_nuts,
+    var_names=["loc", "scale"],
+    compact=False,
+    backend_kwargs=constrained,
+    title="Gaussian, NUTS: two chains",
+)
+plots.save(fig, out / "trace_gaussian.png")
+
+# %% [markdown]
+# The same posterior by VI with a full-rank guide, over NUTS's: the two densities should agree.
+
+# %%
+fig = plots.plot_arviz(
+    "plot_density",
+    [gauss_nuts, idatas["gaussian (VI)"]],
+    var_names=["loc", "scale"],
+    data_labels=["NUTS", "VI (full-rank)"],
+    shade=0.1,
+    grid=(1, 4),
+    figsize=(14, 3.4),
+    backend_kwargs=constrained,
+    title="Gaussian posterior: VI against NUTS",
+)
+plots.save(fig, out / "vi_vs_nuts.png")
+
+# %% [markdown]
+# The Gaussian's posterior has almost no correlations, so even a mean-field guide would match
+# NUTS. A mixture's has: its weights share one simplex and move together. The mean-field
+# guide (AutoNormal) of the small mixture cannot represent that, and comes out too narrow.
+
+# %%
+mix_nuts, mix_vi = (
+    idatas[f"mixture K={args.nuts_k} (NUTS)"],
+    idatas[f"mixture K={args.nuts_k} (VI)"],
+)
+fig = plots.plot_arviz(
+    "plot_density",
+    [mix_nuts, mix_vi],
+    var_names=["weights"],
+    data_labels=["NUTS", "VI (mean-field)"],
+    shade=0.1,
+    grid=(1, args.nuts_k),
+    figsize=(4.5 * args.nuts_k, 3.4),
+    backend_kwargs=constrained,
+    title=f"Mixture K={args.nuts_k} weights: mean-field VI against NUTS",
+)
+width_ratio = float(mix_vi.posterior["weights"].std() / mix_nuts.posterior["weights"].std())
+plots.save(fig, out / "vi_vs_nuts_mixture.png")
+
+# %% [markdown]
+# ## The framework, for every fit; and the best model's samples on the map
+
+# %%
+table = diagnostics.framework_table(fits, x_test, num_samples=args.num_generated)
+for row in table:
+    row.update(extra.get(row["name"], {}))
+entropy = world.LandUniform().entropy().item()
+best = min((row for row in table if row["heldout_missed"] == 0), key=lambda row: row["heldout_nll"])
+best_fit = next(fitted for fitted in fits if fitted.name == best["name"])
+ax = plots.map_axes(title=f"Posterior predictive check: {best['name']} samples over the land")
+plots.add_points(
+    ax, best_fit.sample(args.num_shown), color=plots.MODEL_COLOR, size=4, label="generated"
+)
+plots.map_legend(ax)
+plots.save(ax.figure, out / "ppc_map.png")
+
+# %% [markdown]
+# ## The section's numbers
+# Written to `results.json` in the output folder (and printed unless `quiet`).
+
+# %%
+results = {
+    "models": table,
+    "entropy_bound": entropy,
+    "best": best["name"],
+    "missed": missed,
+    "heldout_ranking": list(heldout_table.index),
+    "mixture_vi_to_nuts_sd_ratio": width_ratio,
+    "loo_ranking": list(loo_table.index),
+    "gaussian_nuts_summary": summary[["mean", "sd", "ess_bulk", "r_hat"]].to_dict(orient="index"),
+}
+write_results(out, results)
+if not args.quiet:
+    print(f"entropy of p_data (the bound): {entropy:.3f} nats")
+    print(
+        f"{'model':<22}{'NLL':>8}{'gap':>8}{'missed':>8}{'accuracy':>10}{'coverage':>10}{'k-hat':>7}{'r_hat':>7}"
     )
-    plots.save(fig, out / "compare_loo.png")
-
-    # %% [markdown]
-    # ## Held-out log predictive density, for every fit
-    # Point fits have no posterior; repeating them as fake draws would win az.compare by
-    # construction. All fits are scored on the same held-out points instead.
-
-    # %%
-    scores = {fitted.name: diagnostics.heldout_lpd(fitted, x_test) for fitted in fits}
-    heldout_table, missed = diagnostics.compare_heldout(scores)
-    fig = plots.plot_compare(
-        heldout_table,
-        title="Held-out log predictive density (models that miss points are left out)",
-        xlabel="sum of held-out log p(x) (nats; higher is better)",
-    )
-    plots.save(fig, out / "compare_heldout.png")
-
-    # %% [markdown]
-    # ## NUTS diagnostics, and VI against NUTS for the same model
-
-    # %%
-    gauss_nuts = idatas["gaussian (NUTS)"]
-    summary = az.summary(gauss_nuts, var_names=["loc", "scale"])
-    constrained = {"layout": "constrained"}
-    fig = plots.plot_arviz(
-        "plot_trace",
-        gauss_nuts,
-        var_names=["loc", "scale"],
-        compact=False,
-        backend_kwargs=constrained,
-        title="Gaussian, NUTS: two chains",
-    )
-    plots.save(fig, out / "trace_gaussian.png")
-    fig = plots.plot_arviz(
-        "plot_density",
-        [gauss_nuts, idatas["gaussian (VI)"]],
-        var_names=["loc", "scale"],
-        data_labels=["NUTS", "VI (full-rank)"],
-        shade=0.1,
-        grid=(1, 4),
-        figsize=(14, 3.4),
-        backend_kwargs=constrained,
-        title="Gaussian posterior: VI against NUTS",
-    )
-    plots.save(fig, out / "vi_vs_nuts.png")
-
-    # %% [markdown]
-    # The Gaussian's posterior has almost no correlations, so even a mean-field guide would match
-    # NUTS. A mixture's has: its weights share one simplex and move together. The mean-field
-    # guide (AutoNormal) of the small mixture cannot represent that, and comes out too narrow.
-
-    # %%
-    mix_nuts, mix_vi = (
-        idatas[f"mixture K={args.nuts_k} (NUTS)"],
-        idatas[f"mixture K={args.nuts_k} (VI)"],
-    )
-    fig = plots.plot_arviz(
-        "plot_density",
-        [mix_nuts, mix_vi],
-        var_names=["weights"],
-        data_labels=["NUTS", "VI (mean-field)"],
-        shade=0.1,
-        grid=(1, args.nuts_k),
-        figsize=(4.5 * args.nuts_k, 3.4),
-        backend_kwargs=constrained,
-        title=f"Mixture K={args.nuts_k} weights: mean-field VI against NUTS",
-    )
-    plots.save(fig, out / "vi_vs_nuts_mixture.png")
-    width_ratio = float(mix_vi.posterior["weights"].std() / mix_nuts.posterior["weights"].std())
-
-    # %% [markdown]
-    # ## The framework, for every fit; and the best model's samples on the map
-
-    # %%
-    table = diagnostics.framework_table(fits, x_test, num_samples=args.num_generated)
     for row in table:
-        row.update(extra.get(row["name"], {}))
-    best = min(
-        (row for row in table if row["heldout_missed"] == 0), key=lambda row: row["heldout_nll"]
-    )
-    best_fit = next(fitted for fitted in fits if fitted.name == best["name"])
-    ax = plots.map_axes(title=f"Posterior predictive check: {best['name']} samples over the land")
-    plots.add_points(
-        ax, best_fit.sample(args.num_shown), color=plots.MODEL_COLOR, size=4, label="generated"
-    )
-    plots.map_legend(ax)
-    plots.save(ax.figure, out / "ppc_map.png")
-
-    entropy = world.LandUniform().entropy().item()
-    results = {
-        "models": table,
-        "entropy_bound": entropy,
-        "best": best["name"],
-        "missed": missed,
-        "heldout_ranking": list(heldout_table.index),
-        "mixture_vi_to_nuts_sd_ratio": width_ratio,
-        "loo_ranking": list(loo_table.index),
-        "gaussian_nuts_summary": summary[["mean", "sd", "ess_bulk", "r_hat"]].to_dict(
-            orient="index"
-        ),
-    }
-    write_results(out, results)
-    if not args.quiet:
-        print(f"entropy of p_data (the bound): {entropy:.3f} nats")
+        khat, rhat = row.get("khat"), row.get("r_hat_max")
         print(
-            f"{'model':<22}{'NLL':>8}{'gap':>8}{'missed':>8}{'accuracy':>10}{'coverage':>10}{'k-hat':>7}{'r_hat':>7}"
+            f"{row['name']:<22}{row['heldout_nll']:8.3f}{row['gap_nats']:8.3f}{row['heldout_missed']:8d}"
+            f"{row['accuracy']:10.3f}{row['coverage']:10.3f}"
+            f"{'' if khat is None else f'{khat:.2f}':>7}{'' if rhat is None else f'{rhat:.2f}':>7}"
         )
-        for row in table:
-            khat, rhat = row.get("khat"), row.get("r_hat_max")
-            print(
-                f"{row['name']:<22}{row['heldout_nll']:8.3f}{row['gap_nats']:8.3f}{row['heldout_missed']:8d}"
-                f"{row['accuracy']:10.3f}{row['coverage']:10.3f}"
-                f"{'' if khat is None else f'{khat:.2f}':>7}{'' if rhat is None else f'{rhat:.2f}':>7}"
-            )
-        print(f"best: {best['name']}, {best['gap_nats']:.3f} nats from the bound; figures in {out}")
-    return results
-
-
-def parse_args(argv=None):
-    parser = chapter_parser(__file__, "Compare every fit with ArviZ and the framework's metrics.")
-    parser.add_argument("--num-data", type=int, default=3000, help="training points from p_data")
-    parser.add_argument(
-        "--num-heldout", type=int, default=10_000, help="held-out points from p_data"
-    )
-    parser.add_argument(
-        "--num-samples", type=int, default=300, help="posterior draws per chain (and VI draws)"
-    )
-    parser.add_argument("--warmup", type=int, default=300, help="NUTS warm-up steps")
-    parser.add_argument("--k", type=int, default=30, help="components of the VI mixture")
-    parser.add_argument("--nuts-k", type=int, default=3, help="components of the NUTS mixture")
-    parser.add_argument("--svi-steps", type=int, default=1500, help="SVI steps for the VI fits")
-    parser.add_argument(
-        "--flow-steps", type=int, default=1500, help="optimisation steps of the flow"
-    )
-    parser.add_argument("--flow-layers", type=int, default=8, help="spline coupling layers")
-    parser.add_argument(
-        "--khat-draws", type=int, default=1000, help="guide draws for each VI fit's PSIS k-hat"
-    )
-    parser.add_argument(
-        "--num-generated", type=int, default=20_000, help="samples for accuracy and speed"
-    )
-    parser.add_argument("--num-shown", type=int, default=4000, help="samples drawn on the map")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.num_data, args.num_heldout, args.num_samples, args.warmup = 400, 2000, 40, 40
-        args.k, args.svi_steps, args.flow_steps, args.flow_layers = 5, 150, 100, 2
-        args.num_generated, args.num_shown = 2000, 1000
-    return args
-
-
-if __name__ == "__main__":
-    use_file_backend()
-    main(parse_args())
+    print(f"best: {best['name']}, {best['gap_nats']:.3f} nats from the bound; figures in {out}")

@@ -1,24 +1,44 @@
-"""Representation learning: biscuit tins, a 2-D latent space learned by a Pyro VAE, and the decoder f.
-
-Reproduces the book's Figure 1-7 (the biscuit-tin dataset) and Figure 1-8 (the decoder f mapping
-points of a 2-D latent space to images). Each tin is fully described by two numbers, its height
-and width; a VAE must find such a 2-D description on its own, from pixels alone:
-
-    z ~ N(0, I_2),   x | z ~ ContinuousBernoulli(f(z)),   q(z | x) = N(encoder(x))
-
-PPCA, the linear latent-variable model, is the baseline; both are scored by an importance-weighted
-(IWAE) estimate of the held-out log-likelihood, with the ELBO beside it.
-
-Run: ``python s07_representation.py`` (``--quick`` for a first look).
-"""
-
 # %% [markdown]
 # # Representation learning
+#
+# *Book: Figures 1-7 and 1-8.*
 #
 # A 32 x 32 image has 1024 pixel values, but a biscuit tin is described by two: height and
 # width. Representation learning finds a low-dimensional latent space in which such high-level
 # features live, plus a mapping f (the decoder) from a latent point back to an image. Then
 # "make the tin taller" is a step in latent space, not an edit of hundreds of pixels.
+#
+# Reproduces the book's Figure 1-7 (the biscuit-tin dataset) and Figure 1-8 (the decoder f mapping
+# points of a 2-D latent space to images). Each tin is fully described by two numbers, its height
+# and width; a VAE must find such a 2-D description on its own, from pixels alone:
+#
+#     z ~ N(0, I_2),   x | z ~ ContinuousBernoulli(f(z)),   q(z | x) = N(encoder(x))
+#
+# PPCA, the linear latent-variable model, is the baseline; both are scored by an importance-weighted
+# (IWAE) estimate of the held-out log-likelihood, with the ELBO beside it.
+#
+# Run it from the shell (`python s07_representation.py --help` lists the flags) or open it in
+# Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
+
+# %% tags=["parameters"]
+seed = 0  # random seed (same seed, same numbers)
+quick = False  # small sizes: seconds, for CI and a first look
+quiet = False  # no progress bars and no printed summary
+device = "cpu"  # torch device for the fits (e.g. cuda); results come back on the cpu
+out_dir = None  # folder for figures and results.json; None: outputs/ch01/<section>
+num_train = 10_000  # training images
+num_test = 1000  # held-out images
+num_steps = 4000  # SVI steps for the VAE
+batch_size = 128  # batch size
+lr = 2e-3  # initial learning rate for the VAE
+lr_decay = 0.05  # learning rate shrinks by this over the run
+hidden_dim = 512  # width of encoder and decoder layers
+num_particles = 50  # K of the IWAE estimate
+grid = 10  # latent points per side of the decoder grid
+num_taller = 8  # tins along the 'taller' direction
+taller_span = 0.2  # height change either side, in units
+kl_warmup = 0.5  # share of steps over which the KL weight rises to 1
+
 
 # %%
 import time
@@ -32,239 +52,218 @@ from gdl_pyro.data.tins import make_tins, measure_tins
 from gdl_pyro.models import ppca
 from gdl_pyro.models.vae import fit as fit_vae
 from gdl_pyro.models.vae import latent_direction, linear_readout
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
+from gdl_pyro.scripting import chapter_args, write_results
 
 SIZE = 32
 
-
-def main(args) -> dict:
-    pyro.set_rng_seed(args.seed)
-    out = prepare_out_dir(args.out_dir)
-    start = time.perf_counter()
-
-    # %% [markdown]
-    # ## The biscuit-tin dataset (Figure 1-7)
-
-    # %%
-    images, labels = make_tins(args.num_train, size=SIZE, seed=args.seed)
-    test_images, test_labels = make_tins(args.num_test, size=SIZE, seed=args.seed + 1)
-    x, x_test = images.reshape(len(images), -1), test_images.reshape(len(test_images), -1)
-    fig = plots.plot_image_grid(
-        images[:32], titles=[f"h {h:.2f}, w {w:.2f}" for h, w in labels[:32]], ncols=8
+# %%
+args = chapter_args(
+    "s07_representation",
+    "Representation learning: tins, PPCA and a VAE with a 2-D latent space.",
+    globals(),
+    sizes=[
+        "num_train",
+        "num_test",
+        "num_steps",
+        "batch_size",
+        "lr",
+        "lr_decay",
+        "hidden_dim",
+        "num_particles",
+        "grid",
+        "num_taller",
+        "taller_span",
+        "kl_warmup",
+    ],
+)
+if args.quick:
+    args.num_train, args.num_test, args.num_steps = (
+        min(args.num_train, 1000),
+        min(args.num_test, 200),
+        300,
     )
-    fig.suptitle("Biscuit tins: each fully described by its height and width (Figure 1-7)")
-    plots.save(fig, out / "fig1_7_tins.png")
+    args.num_particles, args.grid = 5, 6
+pyro.set_rng_seed(args.seed)
+out = args.out_dir
 
-    # %% [markdown]
-    # ## The linear baseline: PPCA
-    # Probabilistic PCA is the latent-variable model with a linear f. Its maximum-likelihood
-    # solution is closed form; its exact posterior gives each image's latent mean.
+start = time.perf_counter()
 
-    # %%
-    ppca_fit = ppca.fit(x)  # the closed form
-    heldout_ll_ppca = ppca_fit.log_prob(x_test).mean().item()
-    _, r2_ppca = linear_readout(ppca_fit.posterior(x_test).loc, test_labels)
+# %% [markdown]
+# ## The biscuit-tin dataset (Figure 1-7)
 
-    # %% [markdown]
-    # ## The VAE: a nonlinear f, learned by SVI
-    # The decoder f and the encoder (the amortised guide q(z | x)) are neural networks
-    # registered with `pyro.module`; SVI maximises the ELBO on minibatches.
-    # In `elbo_trace.png` the ELBO settles within a few hundred steps; the later steps change it
-    # by little but keep arranging the latent space (a 300-step `--quick` run reads width back
-    # with R^2 near 0.9, the full run near 0.98).
+# %%
+images, labels = make_tins(args.num_train, size=SIZE, seed=args.seed)
+test_images, test_labels = make_tins(args.num_test, size=SIZE, seed=args.seed + 1)
+x, x_test = images.reshape(len(images), -1), test_images.reshape(len(test_images), -1)
+fig = plots.plot_image_grid(
+    images[:32], titles=[f"h {h:.2f}, w {w:.2f}" for h, w in labels[:32]], ncols=8
+)
+fig.suptitle("Biscuit tins: each fully described by its height and width (Figure 1-7)")
+plots.save(fig, out / "fig1_7_tins.png")
 
-    # %%
-    vae = fit_vae(
-        x,
-        hidden_dim=args.hidden_dim,
-        num_steps=args.num_steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        lr_decay=args.lr_decay,
-        kl_warmup=args.kl_warmup,
-        seed=args.seed,
-        quiet=args.quiet,
-        device=args.device,
+# %% [markdown]
+# ## The linear baseline: PPCA
+# Probabilistic PCA is the latent-variable model with a linear f. Its maximum-likelihood
+# solution is closed form; its exact posterior gives each image's latent mean.
+
+# %%
+ppca_fit = ppca.fit(x)  # the closed form
+heldout_ll_ppca = ppca_fit.log_prob(x_test).mean().item()
+_, r2_ppca = linear_readout(ppca_fit.posterior(x_test).loc, test_labels)
+
+# %% [markdown]
+# ## The VAE: a nonlinear f, learned by SVI
+# The decoder f and the encoder (the amortised guide q(z | x)) are neural networks
+# registered with `pyro.module`; SVI maximises the ELBO on minibatches.
+# In `elbo_trace.png` the ELBO settles within a few hundred steps; the later steps change it
+# by little but keep arranging the latent space (a 300-step `--quick` run reads width back
+# with R^2 near 0.9, the full run near 0.98).
+
+# %%
+vae = fit_vae(
+    x,
+    hidden_dim=args.hidden_dim,
+    num_steps=args.num_steps,
+    batch_size=args.batch_size,
+    lr=args.lr,
+    lr_decay=args.lr_decay,
+    kl_warmup=args.kl_warmup,
+    seed=args.seed,
+    quiet=args.quiet,
+    device=args.device,
+)
+fig = plots.plot_loss_trace(
+    vae.losses,
+    ylabel="-ELBO per image (nats)",
+    title="VAE training (the first steps' drop from 0 runs off the top)",
+    zoom_after=len(vae.losses) // 20,
+    smooth=max(1, len(vae.losses) // 40),
+)
+if args.kl_warmup > 0:
+    fig.axes[0].axvline(
+        args.kl_warmup * args.num_steps,
+        color="gray",
+        ls=":",
+        label="end of KL warm-up (the true -ELBO from here)",
     )
-    fig = plots.plot_loss_trace(
-        vae.losses,
-        ylabel="-ELBO per image (nats)",
-        title="VAE training (the first steps' drop from 0 runs off the top)",
-        zoom_after=len(vae.losses) // 20,
-        smooth=max(1, len(vae.losses) // 40),
+# Minibatch noise fills the axes: the legend goes below them, not over the curve.
+fig.axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
+plots.save(fig, out / "elbo_trace.png")
+
+# %% [markdown]
+# ## One number for both models: the held-out log-likelihood
+# PPCA's is exact. The VAE's is an importance-weighted (IWAE) estimate with K draws from the
+# encoder: a lower bound that tightens with K; K = 1 is the ELBO. Both are log densities of
+# the pixel values (the continuous Bernoulli is a density on [0, 1]), in nats per image.
+
+# %%
+heldout_ll_vae = (
+    vae.log_prob_lower_bound(x_test, num_particles=args.num_particles, seed=args.seed).mean().item()
+)
+elbo_vae = vae.log_prob_lower_bound(x_test, num_particles=1, seed=args.seed).mean().item()
+
+# %% [markdown]
+# ## The learned latent space
+# Where does each held-out tin land? Colour by its true height, then by its true width: two
+# smooth gradients crossing each other mean the two features were found without labels.
+
+# %%
+z_test = vae.encode(x_test)
+coef, r2_vae = linear_readout(z_test, test_labels)
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
+for ax, column, name in zip(axes, range(2), ["height", "width"], strict=True):
+    points = ax.scatter(z_test[:, 0], z_test[:, 1], c=test_labels[:, column], s=6, cmap="viridis")
+    fig.colorbar(points, ax=ax, label=f"true {name}")
+    ax.set(
+        xlabel="z1",
+        ylabel="z2",
+        title=f"latent means coloured by {name} (R^2 {r2_vae[column]:.3f})",
     )
-    if args.kl_warmup > 0:
-        fig.axes[0].axvline(
-            args.kl_warmup * args.num_steps,
-            color="gray",
-            ls=":",
-            label="end of KL warm-up (the true -ELBO from here)",
-        )
-    # Minibatch noise fills the axes: the legend goes below them, not over the curve.
-    fig.axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
-    plots.save(fig, out / "elbo_trace.png")
+plots.save(fig, out / "latent_space.png")
 
-    # %% [markdown]
-    # ## One number for both models: the held-out log-likelihood
-    # PPCA's is exact. The VAE's is an importance-weighted (IWAE) estimate with K draws from the
-    # encoder: a lower bound that tightens with K; K = 1 is the ELBO. Both are log densities of
-    # the pixel values (the continuous Bernoulli is a density on [0, 1]), in nats per image.
+# %% [markdown]
+# ## The decoder f over the latent space (Figure 1-8)
 
-    # %%
-    heldout_ll_vae = (
-        vae.log_prob_lower_bound(x_test, num_particles=args.num_particles, seed=args.seed)
-        .mean()
-        .item()
+# %%
+low, high = z_test.quantile(0.03, 0), z_test.quantile(0.97, 0)
+grid_z1 = torch.linspace(low[0], high[0], args.grid)
+grid_z2 = torch.linspace(high[1], low[1], args.grid)  # top row = largest z2
+grid = torch.cartesian_prod(grid_z2, grid_z1).flip(1)
+decoded = vae.decode(grid).reshape(args.grid, args.grid, SIZE, SIZE)
+fig = plots.plot_image_grid(decoded.reshape(-1, SIZE, SIZE), ncols=args.grid, size=0.9)
+fig.suptitle("f(z): decoded tins over a grid of latent points (Figure 1-8); z1 across, z2 up")
+plots.save(fig, out / "fig1_8_decoder_grid.png")
+
+# %% [markdown]
+# ## "Make it taller": a step in latent space
+# The linear fit above says how the latent means move with height and width:
+# (height, width) = z B + c. Inverting B gives the latent direction that changes height by one
+# unit while holding width. We decode tins along it from the average tin and measure them.
+
+# %%
+# The fit maps latent means to labels: labels = z @ B + intercept, B of shape (2, 2). The
+# latent step dz that changes (height, width) by (1, 0) solves B^T dz = (1, 0).
+step_per_height = latent_direction(coef, target=0)
+start_z = z_test.mean(0)
+steps = torch.linspace(-args.taller_span, args.taller_span, args.num_taller)
+taller = vae.decode(start_z + steps[:, None] * step_per_height)
+measured = measure_tins(taller.reshape(-1, SIZE, SIZE))
+height_slope = linear_readout(steps[:, None], measured[:, :1])[0][0, 0].item()
+width_slope = linear_readout(steps[:, None], measured[:, 1:])[0][0, 0].item()
+fig = plots.plot_image_grid(
+    taller.reshape(-1, SIZE, SIZE),
+    ncols=args.num_taller,
+    size=1.2,
+    titles=[f"h {h:.2f}\nw {w:.2f}" for h, w in measured],
+)
+fig.suptitle(
+    "Make it taller: decoded tins along one latent direction "
+    f"(per unit step: height {height_slope:+.2f}, width {width_slope:+.2f})\n"
+    "labels: height and width measured from each image's pixels, in whole pixels "
+    "(so neighbours can tie)",
+    fontsize=11,
+)
+plots.save(fig, out / "make_it_taller.png")
+
+# %% [markdown]
+# ## Generation: new tins from the prior
+
+# %%
+generated = vae.sample(16, seed=args.seed).reshape(-1, SIZE, SIZE)
+fig = plots.plot_image_grid(generated, ncols=8)
+fig.suptitle("New tins: z ~ N(0, I), decoded by f")
+plots.save(fig, out / "generated.png")
+
+# %% [markdown]
+# ## The section's numbers
+# Written to `results.json` in the output folder (and printed unless `quiet`).
+
+# %%
+results = {
+    "r2_height": r2_vae[0].item(),
+    "r2_width": r2_vae[1].item(),
+    "r2_height_ppca": r2_ppca[0].item(),
+    "r2_width_ppca": r2_ppca[1].item(),
+    "heldout_ll_vae": heldout_ll_vae,
+    "heldout_ll_ppca": heldout_ll_ppca,
+    "elbo_vae": elbo_vae,
+    "num_particles": args.num_particles,
+    "taller_height_slope": height_slope,
+    "taller_width_slope": width_slope,
+    "generated_in_range": bool((generated >= 0).all() and (generated <= 1).all()),
+    "seconds": time.perf_counter() - start,
+}
+write_results(out, results)
+if not args.quiet:
+    print(
+        f"R^2 of a linear map from latent means to height / width: VAE {r2_vae[0]:.3f} / {r2_vae[1]:.3f}, "
+        f"PPCA {r2_ppca[0]:.3f} / {r2_ppca[1]:.3f}"
     )
-    elbo_vae = vae.log_prob_lower_bound(x_test, num_particles=1, seed=args.seed).mean().item()
-
-    # %% [markdown]
-    # ## The learned latent space
-    # Where does each held-out tin land? Colour by its true height, then by its true width: two
-    # smooth gradients crossing each other mean the two features were found without labels.
-
-    # %%
-    z_test = vae.encode(x_test)
-    coef, r2_vae = linear_readout(z_test, test_labels)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
-    for ax, column, name in zip(axes, range(2), ["height", "width"], strict=True):
-        points = ax.scatter(
-            z_test[:, 0], z_test[:, 1], c=test_labels[:, column], s=6, cmap="viridis"
-        )
-        fig.colorbar(points, ax=ax, label=f"true {name}")
-        ax.set(
-            xlabel="z1",
-            ylabel="z2",
-            title=f"latent means coloured by {name} (R^2 {r2_vae[column]:.3f})",
-        )
-    plots.save(fig, out / "latent_space.png")
-
-    # %% [markdown]
-    # ## The decoder f over the latent space (Figure 1-8)
-
-    # %%
-    low, high = z_test.quantile(0.03, 0), z_test.quantile(0.97, 0)
-    grid_z1 = torch.linspace(low[0], high[0], args.grid)
-    grid_z2 = torch.linspace(high[1], low[1], args.grid)  # top row = largest z2
-    grid = torch.cartesian_prod(grid_z2, grid_z1).flip(1)
-    decoded = vae.decode(grid).reshape(args.grid, args.grid, SIZE, SIZE)
-    fig = plots.plot_image_grid(decoded.reshape(-1, SIZE, SIZE), ncols=args.grid, size=0.9)
-    fig.suptitle("f(z): decoded tins over a grid of latent points (Figure 1-8); z1 across, z2 up")
-    plots.save(fig, out / "fig1_8_decoder_grid.png")
-
-    # %% [markdown]
-    # ## "Make it taller": a step in latent space
-    # The linear fit above says how the latent means move with height and width:
-    # (height, width) = z B + c. Inverting B gives the latent direction that changes height by one
-    # unit while holding width. We decode tins along it from the average tin and measure them.
-
-    # %%
-    # The fit maps latent means to labels: labels = z @ B + intercept, B of shape (2, 2). The
-    # latent step dz that changes (height, width) by (1, 0) solves B^T dz = (1, 0).
-    step_per_height = latent_direction(coef, target=0)
-    start_z = z_test.mean(0)
-    steps = torch.linspace(-args.taller_span, args.taller_span, args.num_taller)
-    taller = vae.decode(start_z + steps[:, None] * step_per_height)
-    measured = measure_tins(taller.reshape(-1, SIZE, SIZE))
-    height_slope = linear_readout(steps[:, None], measured[:, :1])[0][0, 0].item()
-    width_slope = linear_readout(steps[:, None], measured[:, 1:])[0][0, 0].item()
-    fig = plots.plot_image_grid(
-        taller.reshape(-1, SIZE, SIZE),
-        ncols=args.num_taller,
-        size=1.2,
-        titles=[f"h {h:.2f}\nw {w:.2f}" for h, w in measured],
+    print(
+        f"held-out log-likelihood (nats per image): VAE {heldout_ll_vae:.1f} (IWAE, K={args.num_particles}; "
+        f"ELBO {elbo_vae:.1f}), PPCA {heldout_ll_ppca:.1f} (exact)"
     )
-    fig.suptitle(
-        "Make it taller: decoded tins along one latent direction "
-        f"(per unit step: height {height_slope:+.2f}, width {width_slope:+.2f})\n"
-        "labels: height and width measured from each image's pixels, in whole pixels "
-        "(so neighbours can tie)",
-        fontsize=11,
+    print(
+        f"make it taller: measured height +{height_slope:.2f} and width {width_slope:+.2f} per unit step"
     )
-    plots.save(fig, out / "make_it_taller.png")
-
-    # %% [markdown]
-    # ## Generation: new tins from the prior
-
-    # %%
-    generated = vae.sample(16, seed=args.seed).reshape(-1, SIZE, SIZE)
-    fig = plots.plot_image_grid(generated, ncols=8)
-    fig.suptitle("New tins: z ~ N(0, I), decoded by f")
-    plots.save(fig, out / "generated.png")
-
-    results = {
-        "r2_height": r2_vae[0].item(),
-        "r2_width": r2_vae[1].item(),
-        "r2_height_ppca": r2_ppca[0].item(),
-        "r2_width_ppca": r2_ppca[1].item(),
-        "heldout_ll_vae": heldout_ll_vae,
-        "heldout_ll_ppca": heldout_ll_ppca,
-        "elbo_vae": elbo_vae,
-        "num_particles": args.num_particles,
-        "taller_height_slope": height_slope,
-        "taller_width_slope": width_slope,
-        "generated_in_range": bool((generated >= 0).all() and (generated <= 1).all()),
-        "seconds": time.perf_counter() - start,
-    }
-    write_results(out, results)
-    if not args.quiet:
-        print(
-            f"R^2 of a linear map from latent means to height / width: VAE {r2_vae[0]:.3f} / {r2_vae[1]:.3f}, "
-            f"PPCA {r2_ppca[0]:.3f} / {r2_ppca[1]:.3f}"
-        )
-        print(
-            f"held-out log-likelihood (nats per image): VAE {heldout_ll_vae:.1f} (IWAE, K={args.num_particles}; "
-            f"ELBO {elbo_vae:.1f}), PPCA {heldout_ll_ppca:.1f} (exact)"
-        )
-        print(
-            f"make it taller: measured height +{height_slope:.2f} and width {width_slope:+.2f} per unit step"
-        )
-        print(f"{results['seconds']:.0f} s; figures in {out}")
-    return results
-
-
-def parse_args(argv=None):
-    parser = chapter_parser(
-        __file__, "Representation learning: tins, PPCA and a VAE with a 2-D latent space."
-    )
-    parser.add_argument("--num-train", type=int, default=10_000, help="training images")
-    parser.add_argument("--num-test", type=int, default=1000, help="held-out images")
-    parser.add_argument("--num-steps", type=int, default=4000, help="SVI steps for the VAE")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=2e-3, help="initial learning rate for the VAE")
-    parser.add_argument(
-        "--lr-decay", type=float, default=0.05, help="learning rate shrinks by this over the run"
-    )
-    parser.add_argument(
-        "--hidden-dim", type=int, default=512, help="width of encoder and decoder layers"
-    )
-    parser.add_argument("--num-particles", type=int, default=50, help="K of the IWAE estimate")
-    parser.add_argument(
-        "--grid", type=int, default=10, help="latent points per side of the decoder grid"
-    )
-    parser.add_argument(
-        "--num-taller", type=int, default=8, help="tins along the 'taller' direction"
-    )
-    parser.add_argument(
-        "--taller-span", type=float, default=0.2, help="height change either side, in units"
-    )
-    parser.add_argument(
-        "--kl-warmup",
-        type=float,
-        default=0.5,
-        help="share of steps over which the KL weight rises to 1",
-    )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.num_train, args.num_test, args.num_steps = (
-            min(args.num_train, 1000),
-            min(args.num_test, 200),
-            300,
-        )
-        args.num_particles, args.grid = 5, 6
-    return args
-
-
-if __name__ == "__main__":
-    use_file_backend()
-    main(parse_args())
+    print(f"{results['seconds']:.0f} s; figures in {out}")

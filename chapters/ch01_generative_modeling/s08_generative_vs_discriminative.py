@@ -1,25 +1,41 @@
-"""Generative versus discriminative modelling, and conditional generation p(x | y).
-
-The chapter's contrast, on the world map with land masses as labels y:
-
-    discriminative:  p(y | x)                 "which land mass is this point on?"
-    generative:      p(x, y) = p(y) p(x | y)  which also answers, by Bayes' rule,
-                     p(y | x) = p(y) p(x | y) / sum_y' p(y') p(x | y'),
-                     and can be told what to make: x ~ p(x | y = Australia).
-
-A Bayesian logistic regression on random Fourier features (SVI) and a Gaussian mixture per land
-mass (SVI with enumeration) both classify held-out points; only the second can generate.
-
-Run: ``python s08_generative_vs_discriminative.py`` (``--quick`` for a first look).
-"""
-
 # %% [markdown]
 # # Generative versus discriminative
+#
+# *Book: no figure of its own: generative against discriminative modelling, p(x | y) against p(y | x).*
 #
 # A discriminative model learns where the borders between classes are. A generative model learns
 # what each class looks like, which is more (it needs a density over x) and lets it make new
 # examples of a class on request. The book's example is "generate an apple"; ours is "generate a
 # point on Australia".
+#
+# The chapter's contrast, on the world map with land masses as labels y:
+#
+#     discriminative:  p(y | x)                 "which land mass is this point on?"
+#     generative:      p(x, y) = p(y) p(x | y)  which also answers, by Bayes' rule,
+#                      p(y | x) = p(y) p(x | y) / sum_y' p(y') p(x | y'),
+#                      and can be told what to make: x ~ p(x | y = Australia).
+#
+# A Bayesian logistic regression on random Fourier features (SVI) and a Gaussian mixture per land
+# mass (SVI with enumeration) both classify held-out points; only the second can generate.
+#
+# Run it from the shell (`python s08_generative_vs_discriminative.py --help` lists the flags) or open it in
+# Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
+
+# %% tags=["parameters"]
+seed = 0  # random seed (same seed, same numbers)
+quick = False  # small sizes: seconds, for CI and a first look
+quiet = False  # no progress bars and no printed summary
+device = "cpu"  # torch device for the fits (e.g. cuda); results come back on the cpu
+out_dir = None  # folder for figures and results.json; None: outputs/ch01/<section>
+num_data = 20_000  # labelled training points
+num_heldout = 10_000  # labelled held-out points
+num_steps = 1000  # SVI steps per fit
+num_components = 25  # mixture components per land mass
+num_generated = 5000  # conditional samples per land mass
+num_shown = 800  # conditional samples drawn per land mass
+grid_step = 1.0  # degrees between decision-map cells
+num_draws = 200  # guide draws for the ArviZ summary
+
 
 # %%
 import matplotlib.pyplot as plt
@@ -32,7 +48,7 @@ from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.diagnostics import az
 from gdl_pyro.models.classify import ClassConditionalMixture, LogisticClassifier
-from gdl_pyro.scripting import chapter_parser, prepare_out_dir, use_file_backend, write_results
+from gdl_pyro.scripting import chapter_args, write_results
 
 CLASS_COLORS = ["#e6550d", "#3182bd", "#756bb1", "#31a354", "#de2d26"]
 
@@ -71,164 +87,151 @@ def decision_map(ax, predict, title: str, step: float):
     )
 
 
-def main(args) -> dict:
-    pyro.set_rng_seed(args.seed)
-    out = prepare_out_dir(args.out_dir)
-    names = world.LAND_MASSES
+# %%
+args = chapter_args(
+    "s08_generative_vs_discriminative",
+    "Generative versus discriminative models, and conditional generation.",
+    globals(),
+    sizes=[
+        "num_data",
+        "num_heldout",
+        "num_steps",
+        "num_components",
+        "num_generated",
+        "num_shown",
+        "grid_step",
+        "num_draws",
+    ],
+)
+if args.quick:
+    args.num_data, args.num_heldout, args.num_steps, args.num_components = 3000, 2000, 200, 6
+    args.num_generated, args.grid_step = 1000, 3.0
+pyro.set_rng_seed(args.seed)
+out = args.out_dir
 
-    # %% [markdown]
-    # ## Labelled data: points on land with the land mass they are on
-    # The labels are exact (the classes are separated by sea), so the Bayes classifier, which
-    # knows the true p(y) and p(x | y), is always right: the best any classifier can do is 1.
+names = world.LAND_MASSES
 
-    # %%
-    x, y = world.sample_land_labelled(args.num_data)
-    x_test, y_test = world.sample_land_labelled(args.num_heldout)
-    true_log_joint = (
-        torch.stack([world.LandMassUniform(c).log_prob(x_test) for c in range(len(names))], -1)
-        + world.land_mass_prior().log()
+# %% [markdown]
+# ## Labelled data: points on land with the land mass they are on
+# The labels are exact (the classes are separated by sea), so the Bayes classifier, which
+# knows the true p(y) and p(x | y), is always right: the best any classifier can do is 1.
+
+# %%
+x, y = world.sample_land_labelled(args.num_data)
+x_test, y_test = world.sample_land_labelled(args.num_heldout)
+true_log_joint = (
+    torch.stack([world.LandMassUniform(c).log_prob(x_test) for c in range(len(names))], -1)
+    + world.land_mass_prior().log()
+)
+bayes_accuracy = (true_log_joint.argmax(-1) == y_test).double().mean().item()
+
+# %% [markdown]
+# ## The discriminative model: p(y | x) and nothing more
+
+# %%
+discriminative = LogisticClassifier(len(names))
+discriminative.fit(
+    x, y, num_steps=args.num_steps, quiet=args.quiet, seed=args.seed, device=args.device
+)
+accuracy_discriminative = (discriminative.predict(x_test) == y_test).double().mean().item()
+
+# %% [markdown]
+# Its posterior, summarised by ArviZ: the per-class biases (the coefficients on the features
+# are many and individually meaningless), and the PSIS k-hat that says whether the mean-field
+# guide can stand in for the posterior.
+
+# %%
+draws, logistic_khat = discriminative.guide_diagnostics(
+    x, y, num_draws=args.num_draws, seed=args.seed
+)
+idata = az.from_dict(
+    posterior={name: value.unsqueeze(0).numpy() for name, value in draws.items()},
+    coords={"class": list(names)},
+    dims={"bias": ["class"]},
+)
+bias_summary = az.summary(idata, var_names=["bias"], kind="stats")
+
+# %% [markdown]
+# ## The generative model: p(y) p(x | y), a mixture of Gaussians per land mass
+
+# %%
+generative = ClassConditionalMixture(len(names), num_components=args.num_components)
+generative.fit(x, y, num_steps=args.num_steps, quiet=args.quiet, seed=args.seed, device=args.device)
+accuracy_generative = (generative.predict(x_test) == y_test).double().mean().item()
+
+# %% [markdown]
+# ## Both classify; compare their decision regions
+# Over the sea neither model has seen data; where it draws the borders there is its own guess.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(15, 4.6), layout="constrained")
+decision_map(
+    axes[0],
+    discriminative.predict,
+    f"Discriminative p(y | x): held-out accuracy {accuracy_discriminative:.4f}",
+    args.grid_step,
+)
+decision_map(
+    axes[1],
+    generative.predict,
+    f"Generative, by Bayes' rule: held-out accuracy {accuracy_generative:.4f}",
+    args.grid_step,
+)
+handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.55) for c in CLASS_COLORS]
+fig.legend(handles, names, loc="outside lower center", ncol=len(names), frameon=False)
+plots.save(fig, out / "decision_regions.png")
+
+# %% [markdown]
+# ## Only one can generate: points made on request for each land mass
+# `generative.sample(y, n)` draws from p(x | y). The logistic regression has no distribution
+# over x at all: asked for "a point on Australia", it has nothing to sample from.
+
+# %%
+ax = plots.map_axes(
+    title="Conditional generation: points made on request for each land mass",
+    muted=True,
+)
+on_target = {}
+for c, name in enumerate(names):
+    samples = generative.sample(c, args.num_generated)
+    on_target[name] = (world.land_mass_of(samples) == c).double().mean().item()
+    shown = samples[: args.num_shown]
+    label = f"{name} ({on_target[name]:.0%} on target)"
+    plots.add_points(ax, shown, color=CLASS_COLORS[c], size=4, label=label)
+plots.map_legend(ax, ncol=3, markerscale=3)
+conditional_on_target = sum(on_target.values()) / len(on_target)
+plots.save(ax.figure, out / "conditional_samples.png")
+
+# %% [markdown]
+# ## The section's numbers
+# Written to `results.json` in the output folder (and printed unless `quiet`).
+
+# %%
+results = {
+    "accuracy_discriminative": accuracy_discriminative,
+    "accuracy_generative": accuracy_generative,
+    "bayes_accuracy": bayes_accuracy,
+    "conditional_on_target": conditional_on_target,
+    "on_target_by_class": on_target,
+    "classes": list(names),
+    "can_generate": {
+        name: callable(getattr(model, "sample", None))
+        for name, model in [("discriminative", discriminative), ("generative", generative)]
+    },
+    "logistic_bias_summary": bias_summary.to_dict(orient="index"),
+    "logistic_khat": logistic_khat,
+}
+write_results(out, results)
+if not args.quiet:
+    print(
+        f"held-out accuracy: discriminative {accuracy_discriminative:.4f}, generative "
+        f"{accuracy_generative:.4f}, Bayes (true densities) {bayes_accuracy:.4f}"
     )
-    bayes_accuracy = (true_log_joint.argmax(-1) == y_test).double().mean().item()
-
-    # %% [markdown]
-    # ## The discriminative model: p(y | x) and nothing more
-
-    # %%
-    discriminative = LogisticClassifier(len(names))
-    discriminative.fit(
-        x, y, num_steps=args.num_steps, quiet=args.quiet, seed=args.seed, device=args.device
+    print(
+        "conditional samples on the requested land mass: "
+        + ", ".join(f"{name} {share:.2f}" for name, share in on_target.items())
+        + f"; mean {conditional_on_target:.3f}"
     )
-    accuracy_discriminative = (discriminative.predict(x_test) == y_test).double().mean().item()
-
-    # %% [markdown]
-    # Its posterior, summarised by ArviZ: the per-class biases (the coefficients on the features
-    # are many and individually meaningless), and the PSIS k-hat that says whether the mean-field
-    # guide can stand in for the posterior.
-
-    # %%
-    draws, logistic_khat = discriminative.guide_diagnostics(
-        x, y, num_draws=args.num_draws, seed=args.seed
-    )
-    idata = az.from_dict(
-        posterior={name: value.unsqueeze(0).numpy() for name, value in draws.items()},
-        coords={"class": list(names)},
-        dims={"bias": ["class"]},
-    )
-    bias_summary = az.summary(idata, var_names=["bias"], kind="stats")
-
-    # %% [markdown]
-    # ## The generative model: p(y) p(x | y), a mixture of Gaussians per land mass
-
-    # %%
-    generative = ClassConditionalMixture(len(names), num_components=args.num_components)
-    generative.fit(
-        x, y, num_steps=args.num_steps, quiet=args.quiet, seed=args.seed, device=args.device
-    )
-    accuracy_generative = (generative.predict(x_test) == y_test).double().mean().item()
-
-    # %% [markdown]
-    # ## Both classify; compare their decision regions
-    # Over the sea neither model has seen data; where it draws the borders there is its own guess.
-
-    # %%
-    fig, axes = plt.subplots(1, 2, figsize=(15, 4.6), layout="constrained")
-    decision_map(
-        axes[0],
-        discriminative.predict,
-        f"Discriminative p(y | x): held-out accuracy {accuracy_discriminative:.4f}",
-        args.grid_step,
-    )
-    decision_map(
-        axes[1],
-        generative.predict,
-        f"Generative, by Bayes' rule: held-out accuracy {accuracy_generative:.4f}",
-        args.grid_step,
-    )
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.55) for c in CLASS_COLORS]
-    fig.legend(handles, names, loc="outside lower center", ncol=len(names), frameon=False)
-    plots.save(fig, out / "decision_regions.png")
-
-    # %% [markdown]
-    # ## Only one can generate: points made on request for each land mass
-    # `generative.sample(y, n)` draws from p(x | y). The logistic regression has no distribution
-    # over x at all: asked for "a point on Australia", it has nothing to sample from.
-
-    # %%
-    ax = plots.map_axes(
-        title="Conditional generation: points made on request for each land mass",
-        muted=True,
-    )
-    on_target = {}
-    for c, name in enumerate(names):
-        samples = generative.sample(c, args.num_generated)
-        on_target[name] = (world.land_mass_of(samples) == c).double().mean().item()
-        shown = samples[: args.num_shown]
-        label = f"{name} ({on_target[name]:.0%} on target)"
-        plots.add_points(ax, shown, color=CLASS_COLORS[c], size=4, label=label)
-    plots.map_legend(ax, ncol=3, markerscale=3)
-    plots.save(ax.figure, out / "conditional_samples.png")
-
-    conditional_on_target = sum(on_target.values()) / len(on_target)
-    results = {
-        "accuracy_discriminative": accuracy_discriminative,
-        "accuracy_generative": accuracy_generative,
-        "bayes_accuracy": bayes_accuracy,
-        "conditional_on_target": conditional_on_target,
-        "on_target_by_class": on_target,
-        "classes": list(names),
-        "can_generate": {
-            name: callable(getattr(model, "sample", None))
-            for name, model in [("discriminative", discriminative), ("generative", generative)]
-        },
-        "logistic_bias_summary": bias_summary.to_dict(orient="index"),
-        "logistic_khat": logistic_khat,
-    }
-    write_results(out, results)
-    if not args.quiet:
-        print(
-            f"held-out accuracy: discriminative {accuracy_discriminative:.4f}, generative "
-            f"{accuracy_generative:.4f}, Bayes (true densities) {bayes_accuracy:.4f}"
-        )
-        print(
-            "conditional samples on the requested land mass: "
-            + ", ".join(f"{name} {share:.2f}" for name, share in on_target.items())
-            + f"; mean {conditional_on_target:.3f}"
-        )
-        print("the discriminative model cannot generate: it has no p(x | y) to sample from")
-        print(f"logistic regression posterior (ArviZ), guide k-hat {logistic_khat:.2f}:")
-        print(bias_summary.to_string())
-    return results
-
-
-def parse_args(argv=None):
-    parser = chapter_parser(
-        __file__, "Generative versus discriminative models, and conditional generation."
-    )
-    parser.add_argument("--num-data", type=int, default=20_000, help="labelled training points")
-    parser.add_argument("--num-heldout", type=int, default=10_000, help="labelled held-out points")
-    parser.add_argument("--num-steps", type=int, default=1000, help="SVI steps per fit")
-    parser.add_argument(
-        "--num-components", type=int, default=25, help="mixture components per land mass"
-    )
-    parser.add_argument(
-        "--num-generated", type=int, default=5000, help="conditional samples per land mass"
-    )
-    parser.add_argument(
-        "--num-shown", type=int, default=800, help="conditional samples drawn per land mass"
-    )
-    parser.add_argument(
-        "--grid-step", type=float, default=1.0, help="degrees between decision-map cells"
-    )
-    parser.add_argument(
-        "--num-draws", type=int, default=200, help="guide draws for the ArviZ summary"
-    )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.num_data, args.num_heldout, args.num_steps, args.num_components = 3000, 2000, 200, 6
-        args.num_generated, args.grid_step = 1000, 3.0
-    return args
-
-
-if __name__ == "__main__":
-    use_file_backend()
-    main(parse_args())
+    print("the discriminative model cannot generate: it has no p(x | y) to sample from")
+    print(f"logistic regression posterior (ArviZ), guide k-hat {logistic_khat:.2f}:")
+    print(bias_summary.to_string())

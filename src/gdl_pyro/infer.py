@@ -13,7 +13,7 @@ from pyro.infer import MCMC, NUTS, SVI, Trace_ELBO
 from pyro.infer.autoguide.initialization import init_to_median
 from pyro.infer.importance import vectorized_importance_weights
 from pyro.poutine.util import site_is_subsample
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto needs ipywidgets in a notebook, or warns
 
 from gdl_pyro._state import ParamState, seeded
 from gdl_pyro._validation import as_count

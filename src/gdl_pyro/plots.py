@@ -304,8 +304,11 @@ def plot_arviz(function: str, *args, title: str | None = None, **kwargs) -> Figu
     return fig
 
 
-def save(fig: Figure, path) -> str:
-    """Write the figure as PNG, close it, and return the path as a string."""
+def save(fig: Figure, path) -> Figure:
+    """Write the figure as PNG, close it, and return it: a notebook cell ending here shows it.
+
+    Closing keeps pyplot from showing it a second time (inline backends show open figures).
+    """
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return str(path)
+    return fig

@@ -1,16 +1,22 @@
-"""What every chapter script shares: its standard flags and how it writes results.json."""
+"""What every chapter section shares: its settings (parameters cell or flags) and results.json.
+
+A section is one file that is both a script and a notebook (jupytext percent format):
+``chapter_args`` reads its parameters cell in a notebook and its flags from the shell.
+"""
 
 import argparse
 import json
 import math
 import os
+import re
+import sys
 from pathlib import Path
 
 import matplotlib
 import torch
 
 __all__ = [
-    "chapter_parser",
+    "chapter_args",
     "prepare_out_dir",
     "to_jsonable",
     "use_file_backend",
@@ -20,39 +26,94 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def chapter_parser(script_file: str, description: str) -> argparse.ArgumentParser:
-    """An ArgumentParser with --seed, --out-dir, --quick, --quiet and --device; scripts add more.
+# The settings every section's parameters cell declares, before its own sizes.
+STANDARD_PARAMETERS = ("seed", "quick", "quiet", "device", "out_dir")
 
-    The default output folder is ``outputs/ch01/<script name>/`` at the repository root, so a
-    script writes to the same place whatever the working directory.
+
+def chapter_args(
+    name: str, description: str, namespace: dict, sizes: list[str]
+) -> argparse.Namespace:
+    """A section's settings: its parameters cell's values, or from the shell, its flags.
+
+    Every section is a jupytext percent script whose cell tagged ``parameters`` assigns
+    ``seed``, ``quick``, ``quiet``, ``device``, ``out_dir`` and the section's ``sizes``. In a
+    notebook those values are used as they stand (papermill or nbclient inject theirs in a cell
+    after the parameters cell). Run from the shell (``python sNN_name.py --num-data 50``), each
+    becomes a flag whose default is the cell's value and whose help is the cell's comment, and
+    matplotlib draws to files (Agg). Nothing in ``namespace`` is changed.
+
+    Parameters
+    ----------
+    name : str
+        The section's file name without ``.py``; the default output folder is
+        ``outputs/ch01/<name>/`` at the repository root, whatever the working directory.
+    description : str
+        One line for ``--help``.
+    namespace : dict
+        The section's ``globals()``, read for the parameters' values.
+    sizes : list of str
+        The section's own parameters, in the order of its parameters cell.
+
+    Returns
+    -------
+    argparse.Namespace
+        Every parameter, with ``out_dir`` as an existing Path.
     """
-    name = Path(script_file).stem
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    missing = [key for key in (*STANDARD_PARAMETERS, *sizes) if key not in namespace]
+    if missing:
+        raise ValueError(f"the parameters cell must assign {missing}")
+    values = {key: namespace[key] for key in (*STANDARD_PARAMETERS, *sizes)}
+    if namespace.get("__name__") == "__main__" and "ipykernel" not in sys.modules:
+        use_file_backend()
+        helps = _parameter_comments(namespace.get("__file__"))
+        parser = argparse.ArgumentParser(
+            description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        )
+        for key, default in values.items():
+            _add_flag(parser, key, default, helps.get(key, key.replace("_", " ")))
+        values = vars(parser.parse_args())
+    out_dir = values["out_dir"]
+    values["out_dir"] = prepare_out_dir(
+        REPO_ROOT / "outputs" / "ch01" / name if out_dir is None else out_dir
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers)")
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        default=REPO_ROOT / "outputs" / "ch01" / name,
-        help="folder for figures and results.json",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="small sizes: seconds, for CI and a first look"
-    )
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress bars and no printed summary"
-    )
-    parser.add_argument(
-        "--device", default="cpu", help="torch device for the fits (e.g. cuda); results on cpu"
-    )
-    return parser
+    return argparse.Namespace(**values)
+
+
+def _add_flag(parser: argparse.ArgumentParser, key: str, default, help_text: str) -> None:
+    """One kebab-case flag whose type follows the parameters cell's value."""
+    flag = "--" + key.replace("_", "-")
+    if isinstance(default, bool):
+        parser.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
+        )
+    elif isinstance(default, list | tuple):
+        kind = type(default[0]) if default else str
+        parser.add_argument(flag, type=kind, nargs="+", default=list(default), help=help_text)
+    elif default is None:
+        parser.add_argument(flag, type=Path, default=None, help=help_text)
+    else:
+        parser.add_argument(flag, type=type(default), default=default, help=help_text)
+
+
+def _parameter_comments(path) -> dict[str, str]:
+    """``name = value  # help`` lines of the file's parameters cell, as {name: help}."""
+    if not path:
+        return {}
+    helps, inside = {}, False
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("# %%"):
+            inside = line.startswith('# %% tags=["parameters"]')
+            continue
+        match = re.match(r"^(\w+)\s*=.*?#\s*(.+)$", line) if inside else None
+        if match:
+            helps[match.group(1)] = match.group(2).strip()
+    return helps
 
 
 def use_file_backend() -> None:
     """For a script run from the shell: draw to files with Agg, unless MPLBACKEND chooses.
 
-    Called by the chapter scripts under ``if __name__ == "__main__"``, never by the library, so
+    Called by ``chapter_args`` when a section runs from the shell, never by the library, so
     importing gdl_pyro leaves a notebook's backend as it was.
     """
     if not os.environ.get("MPLBACKEND"):
