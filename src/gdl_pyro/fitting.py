@@ -21,8 +21,8 @@ Two fits that share it share those names: a K = 5 mixture fails on K = 3's shape
 flow trains the first one's tensors. So each fit trains inside a param store of its own, Pyro's
 ``ParamStoreDict.scope`` (``gdl_pyro._state.ParamState``): the caller's store is set aside for
 the fit and put back, tensor for tensor, when it ends; the fit keeps its own state and re-enters
-it whenever its guide is evaluated later. Nothing in this package calls
-``pyro.clear_param_store()``.
+it whenever its guide is evaluated later. Nothing in this package clears the caller's
+param store.
 
 Randomness works the same way (``gdl_pyro._state.seeded``): a fit runs on an RNG of its own,
 seeded by ``seed``, and leaves the caller's torch, NumPy and Python RNG states as they were. With

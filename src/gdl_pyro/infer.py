@@ -84,8 +84,8 @@ def fit_svi(
 
     The fit runs inside its own param store (``ParamState``, Pyro's ``ParamStoreDict.scope``):
     the caller's parameters are neither read nor changed, and two fits of models with the same
-    parameter names (two AutoNormal guides, two ``pyro.module("net", ...)``) never share tensors.
-    Evaluate the guide afterwards inside ``with result.scope():``.
+    parameter names (two AutoNormal guides, two modules registered under one name) never share
+    tensors. Evaluate the guide afterwards inside ``with result.scope():``.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Figures: functions that take results and return a matplotlib Figure (never plt.show()).
 
-The library never chooses a matplotlib backend: a notebook keeps its inline figures, and the
-chapter scripts choose Agg themselves (``gdl_pyro.scripting.use_file_backend``).
+The library never chooses a matplotlib backend: a notebook keeps its inline figures. Figures are
+saved and closed, never shown, so a script works with whatever backend matplotlib picks.
 """
 
 from collections.abc import Mapping, Sequence

@@ -7,19 +7,16 @@ A section is one file that is both a script and a notebook (jupytext percent for
 import argparse
 import json
 import math
-import os
 import re
 import sys
 from pathlib import Path
 
-import matplotlib
 import torch
 
 __all__ = [
     "chapter_args",
     "prepare_out_dir",
     "to_jsonable",
-    "use_file_backend",
     "write_results",
 ]
 
@@ -39,8 +36,9 @@ def chapter_args(
     ``seed``, ``quick``, ``quiet``, ``device``, ``out_dir`` and the section's ``sizes``. In a
     notebook those values are used as they stand (papermill or nbclient inject theirs in a cell
     after the parameters cell). Run from the shell (``python sNN_name.py --num-data 50``), each
-    becomes a flag whose default is the cell's value and whose help is the cell's comment, and
-    matplotlib draws to files (Agg). Nothing in ``namespace`` is changed.
+    becomes a flag whose default is the cell's value and whose help is the cell's comment.
+    Nothing in ``namespace`` is changed, and no matplotlib backend is chosen: sections save and
+    close their figures and never show them, so any backend (Agg on a headless machine) works.
 
     Parameters
     ----------
@@ -64,7 +62,6 @@ def chapter_args(
         raise ValueError(f"the parameters cell must assign {missing}")
     values = {key: namespace[key] for key in (*STANDARD_PARAMETERS, *sizes)}
     if namespace.get("__name__") == "__main__" and "ipykernel" not in sys.modules:
-        use_file_backend()
         helps = _parameter_comments(namespace.get("__file__"))
         parser = argparse.ArgumentParser(
             description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -108,16 +105,6 @@ def _parameter_comments(path) -> dict[str, str]:
         if match:
             helps[match.group(1)] = match.group(2).strip()
     return helps
-
-
-def use_file_backend() -> None:
-    """For a script run from the shell: draw to files with Agg, unless MPLBACKEND chooses.
-
-    Called by ``chapter_args`` when a section runs from the shell, never by the library, so
-    importing gdl_pyro leaves a notebook's backend as it was.
-    """
-    if not os.environ.get("MPLBACKEND"):
-        matplotlib.use("Agg")
 
 
 def prepare_out_dir(out_dir) -> Path:

@@ -29,9 +29,10 @@ def test_model_and_guide_sites_have_the_expected_shapes():
     assert model_trace.nodes["obs"]["value"].shape == (8, SIZE * SIZE)
     assert model_trace.nodes["obs"]["fn"].event_shape == (SIZE * SIZE,)
     assert torch.equal(model_trace.nodes["z"]["value"], guide_trace.nodes["z"]["value"])
-    # Modules are registered with pyro.module: their weights are in the param store.
-    assert any(name.startswith("decoder$$$") for name in model_trace.param_nodes)
-    assert any(name.startswith("encoder$$$") for name in guide_trace.param_nodes)
+    # Modules are registered with pyro.module under this VAE's own name.
+    assert any(name.startswith(f"{vae.name}.decoder$$$") for name in model_trace.param_nodes)
+    assert any(name.startswith(f"{vae.name}.encoder$$$") for name in guide_trace.param_nodes)
+    assert VAE(data_dim=SIZE * SIZE, hidden_dim=32).name != vae.name  # a second VAE: its own
 
 
 def test_quick_fit_finds_height_and_width():

@@ -14,6 +14,8 @@ References
 Durkan, C., Bekasov, A., Murray, I. and Papamakarios, G. (2019). Neural spline flows. NeurIPS.
 """
 
+import itertools
+
 import pyro
 import pyro.distributions as dist
 import pyro.distributions.transforms as T
@@ -29,6 +31,9 @@ from gdl_pyro.models.gaussian import HALF_EXTENT
 
 __all__ = ["Flow", "FlowFit", "fit", "model"]
 
+# Each flow's default name, for its pyro.module registration: flow0, flow1, ...
+_INSTANCES = itertools.count()
+
 
 class Flow(nn.Module):
     """A stack of spline coupling layers over the plane; ``distribution()`` is p_model.
@@ -43,8 +48,16 @@ class Flow(nn.Module):
         Width of the conditioner networks.
     """
 
-    def __init__(self, num_layers: int = 8, count_bins: int = 16, hidden_dim: int = 64):
+    def __init__(
+        self,
+        num_layers: int = 8,
+        count_bins: int = 16,
+        hidden_dim: int = 64,
+        name: str | None = None,
+    ):
         super().__init__()
+        # Its own name for pyro.module: two flows never share weights, even in one param store.
+        self.name = name or f"flow{next(_INSTANCES)}"
         num_layers = as_count(num_layers, "num_layers", minimum=1)
         count_bins = as_count(count_bins, "count_bins", minimum=1)
         hidden_dim = as_count(hidden_dim, "hidden_dim", minimum=1)
@@ -95,13 +108,13 @@ class FlowFit(PointFit):
 def model(x=None, *, flow: Flow, num_data=None, batch_size=None):
     """The flow as a Pyro model: its modules registered with pyro.module, obs ~ the flow.
 
-    Without ``x`` it simulates ``num_data`` points. The module is registered as "flow", which
-    is safe inside ``fit`` (a param store of the fit's own) and in the caller's own SVI.
+    Without ``x`` it simulates ``num_data`` points. The module is registered under the flow's
+    own ``name`` ("flow3"), so two flows never share weights in the caller's own SVI either.
     """
     num_data = checked_num_data(x, num_data)
     if x is not None:
         x = as_points(x)
-    pyro.module("flow", flow)
+    pyro.module(flow.name, flow)
     with pyro.plate("data", num_data, subsample_size=batch_size) as index:
         return pyro.sample("obs", flow.distribution(), obs=None if x is None else x[index])
 

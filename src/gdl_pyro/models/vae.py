@@ -19,6 +19,8 @@ Loaiza-Ganem, G. and Cunningham, J. P. (2019). The continuous Bernoulli: fixing 
 error in variational autoencoders. NeurIPS.
 """
 
+import itertools
+
 import pyro
 import pyro.distributions as dist
 import pyro.optim
@@ -30,6 +32,9 @@ from gdl_pyro._validation import as_count
 from gdl_pyro.infer import fit_svi, iwae_bound
 
 __all__ = ["VAE", "VAEFit", "fit", "latent_direction", "linear_readout"]
+
+# Each VAE's default name, for its pyro.module registrations: vae0, vae1, ...
+_INSTANCES = itertools.count()
 
 
 class Encoder(nn.Module):
@@ -89,9 +94,12 @@ class VAE(nn.Module):
     torch.Size([5, 2])
     """
 
-    def __init__(self, data_dim: int, latent_dim: int = 2, hidden_dim: int = 256):
+    def __init__(
+        self, data_dim: int, latent_dim: int = 2, hidden_dim: int = 256, name: str | None = None
+    ):
         super().__init__()
         self.data_dim, self.latent_dim = data_dim, latent_dim
+        self.name = name or f"vae{next(_INSTANCES)}"
         self.encoder = Encoder(data_dim, latent_dim, hidden_dim)
         self.decoder = Decoder(data_dim, latent_dim, hidden_dim)
 
@@ -116,11 +124,12 @@ class VAE(nn.Module):
     def model(self, x=None, *, num_data=None, batch_size=None, annealing_factor: float = 1.0):
         """z ~ N(0, I); x ~ ContinuousBernoulli(logits=f(z)). Without x, simulates ``num_data``.
 
-        The networks are registered with ``pyro.module`` as "encoder" and "decoder": ``fit`` and
-        every method of ``VAEFit`` run in a param store of their own, so two VAEs never share.
+        The networks are registered with ``pyro.module`` under this VAE's own ``name``
+        ("vae3.decoder"), so two VAEs never share weights, not even in one param store; ``fit``
+        and every method of ``VAEFit`` also run in a param store of their own.
         """
         self._check_shape(x)
-        pyro.module("decoder", self.decoder)
+        pyro.module(f"{self.name}.decoder", self.decoder)
         num_data = x.shape[0] if x is not None else num_data
         if num_data is None:
             raise ValueError("num_data is required when x is None")
@@ -142,7 +151,7 @@ class VAE(nn.Module):
         self._check_shape(x)
         if x is None:
             raise ValueError("x is required: the guide encodes observed images")
-        pyro.module("encoder", self.encoder)
+        pyro.module(f"{self.name}.encoder", self.encoder)
         with pyro.plate("data", x.shape[0], subsample_size=batch_size) as index:
             batch = x[index]
             self._check(batch)
