@@ -205,12 +205,24 @@ def test_s06_compare_fits(tmp_path):
             assert isinstance(row[key], float), (row["name"], key)  # never NaN or a string
         assert 0 <= row["accuracy"] <= 1 and 0 <= row["coverage"] <= 1
     bayesian = [row for row in models.values() if "NUTS" in row["name"] or "VI" in row["name"]]
-    assert all(isinstance(row["elpd_loo"], float) for row in bayesian)
     assert all("khat" in row for row in bayesian if "VI" in row["name"])
     assert all("r_hat_max" in row for row in bayesian if "NUTS" in row["name"])
-    # Every fit with a posterior reports its PSIS-LOO Pareto k; the VI/NUTS width ratio is a number.
-    assert all(isinstance(row["pareto_k_max"], float) for row in bayesian)
-    assert 0 < results["mixture_vi_to_nuts_sd_ratio"] < 10
+    # Every fit with a posterior but the data-bounded box reports LOO with S, k-hat and its
+    # threshold side by side; a fit above its threshold is reported, never ranked.
+    assert "elpd_loo" not in models["box (NUTS)"] and models["box (NUTS)"]["loo_not_reported"]
+    with_loo = [row for row in bayesian if row["name"] != "box (NUTS)"]
+    for row in with_loo:
+        assert isinstance(row["elpd_loo"], float) and isinstance(row["loo_se"], float)
+        expected = min(1 - 1 / math.log10(row["num_draws"]), 0.7)
+        assert row["khat_threshold"] == pytest.approx(expected)
+        ranked = row["name"] in results["loo_ranking"]
+        assert ranked == (row["pareto_k_max"] <= row["khat_threshold"]), row["name"]
+        assert ranked != (row["name"] in results["loo_unreliable"])
+    assert all(row["num_draws"] == 4000 for row in with_loo if "VI" in row["name"])
+    # The VI/NUTS width ratio, one number per weight, centre and scale of the K=2 mixture.
+    ratios = results["mixture_vi_to_nuts_sd_ratio"]
+    assert {"weights[0]", "weights[1]", "locs[1,0]", "scales[0,1]"} <= set(ratios)
+    assert all(0 < r < 10 for r in ratios.values())
     # The MLE box misses held-out points; it is reported with the count, left out of the ranking.
     assert models["box (MLE)"]["heldout_missed"] > 0
     assert results["missed"]["box (MLE)"] == models["box (MLE)"]["heldout_missed"]

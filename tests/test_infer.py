@@ -6,7 +6,7 @@ import pytest
 import torch
 from pyro.infer.autoguide import AutoNormal
 
-from gdl_pyro.infer import fit_svi
+from gdl_pyro.infer import fit_mcmc, fit_svi
 
 # SVI noise on a conjugate normal model with 100 points after 1500 steps: well under 0.05.
 POSTERIOR_TOL = 0.05
@@ -68,3 +68,26 @@ def test_on_step_is_called_before_every_step():
 
     fit_svi(model, lambda: None, num_steps=7, quiet=True, on_step=seen.append)
     assert seen == list(range(7))
+
+
+def test_mcmc_chains_start_from_their_own_points(monkeypatch):
+    # Record the start each chain is given: two chains, two different points.
+    import pyro.infer.mcmc.api as api
+
+    starts = []
+    original = api.MCMC.__init__
+
+    def recording(self, kernel, *args, initial_params=None, **kwargs):
+        starts.append(initial_params)
+        original(self, kernel, *args, initial_params=initial_params, **kwargs)
+
+    monkeypatch.setattr(api.MCMC, "__init__", recording)
+
+    def model():
+        pyro.sample("z", dist.Normal(torch.zeros(3), 1.0).to_event(1))
+
+    fit_mcmc(model, num_samples=5, warmup_steps=5, num_chains=2, quiet=True, seed=0)
+    (start,) = starts
+    assert start["z"].shape == (2, 3)
+    assert not torch.allclose(start["z"][0], start["z"][1])
+    assert start["z"].abs().max() <= 2  # uniform in (-2, 2), as Stan starts

@@ -81,3 +81,22 @@ def test_loss_trace_smooths_with_a_running_mean():
     assert np.allclose(mean.get_ydata(), 2.0) and mean.get_xdata()[0] == 10
     with pytest.raises(ValueError, match="smooth"):
         plots.plot_loss_trace(losses, smooth=0)
+
+
+def test_heldout_plot_puts_the_best_fit_on_top_with_its_error_bar():
+    import pandas as pd
+
+    table = pd.DataFrame({"heldout_lpd": [-100.0, -120.0], "se": [3.0, 4.0]}, index=["flow", "box"])
+    ax = plots.plot_heldout(table, title="t").axes[0]
+    labels = {tick.get_text(): tick.get_position()[1] for tick in ax.get_yticklabels()}
+    assert labels["flow"] > labels["box"]  # best first, at the top
+    points = ax.lines[0]
+    assert list(points.get_xdata()) == [-100.0, -120.0]
+    assert ax.get_xlim()[0] < -124 and ax.get_xlim()[1] > -97  # error bars inside the axes
+
+
+def test_compare_plot_with_nothing_to_rank_says_so():
+    import pandas as pd
+
+    fig = plots.plot_compare(pd.DataFrame(), title="LOO", xlabel="elpd")
+    assert "fewer than two fits" in fig.axes[0].texts[0].get_text()

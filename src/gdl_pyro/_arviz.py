@@ -7,6 +7,6 @@ with warnings.catch_warnings():
         "ignore", message="\nArviZ is undergoing a major refactor", category=FutureWarning
     )
     import arviz as az
-    from arviz.stats.stats_utils import ELPDData
+    from arviz.stats import ELPDData  # public: arviz.stats lists it in __all__
 
 __all__ = ["ELPDData", "az"]

@@ -10,7 +10,8 @@ Facts about ArviZ 0.23 and Pyro 1.9 that shape this module:
   (``guide_draws``).
 - A point fit (the MLE box, a flow) has no posterior; repeating it as fake draws would make
   az.compare rank it first with weight 1. Every model is instead scored by its log predictive
-  density on held-out data from p_data, and those scores go through az.compare as ELPDData.
+  density on held-out data from p_data (``compare_heldout``): a table of its own, with columns
+  named for what they hold, because a held-out score is not LOO.
 - r_hat means nothing for one VI run; ``vi_khat`` gives Pyro's PSIS k-hat of log p(x, theta) -
   log q(theta) over guide draws (Yao et al., 2018), which says whether q can be trusted.
 
@@ -31,6 +32,7 @@ from pyro import poutine
 from pyro.infer import MCMC
 from pyro.infer.importance import psis_diagnostic, vectorized_importance_weights
 from pyro.poutine.util import site_is_subsample
+from scipy.special import logsumexp
 
 from gdl_pyro._arviz import ELPDData, az
 from gdl_pyro._validation import as_count
@@ -42,11 +44,13 @@ __all__ = [
     "framework_table",
     "guide_draws",
     "heldout_lpd",
-    "loo",
+    "khat_threshold",
     "pointwise_log_likelihood",
     "rhat_max",
+    "sd_ratio",
     "to_inference_data",
     "vi_khat",
+    "vi_loo",
 ]
 
 
@@ -154,8 +158,119 @@ def vi_khat(model: Callable, guide: Callable, *args, num_draws: int = 1000, **kw
         )
 
 
+def khat_threshold(num_draws: int) -> float:
+    """The largest Pareto k-hat at which PSIS with S draws is reliable: min(1 - 1/log10 S, 0.7).
+
+    Vehtari, Simpson, Gelman, Yao and Gabry, "Pareto smoothed importance sampling", JMLR 2024;
+    ArviZ 0.23's ``loo`` warns above the same value. 100 draws: 0.5; 1000: 0.67; 2154 and more: 0.7.
+    """
+    num_draws = as_count(num_draws, "num_draws", minimum=11)
+    return min(1 - 1 / math.log10(num_draws), 0.7)
+
+
+def vi_loo(
+    model: Callable, guide: Callable, *args, num_draws: int = 4000, site: str = "obs", **kwargs
+) -> ELPDData:
+    """PSIS-LOO of a VI fit, with importance ratios that correct for the guide.
+
+    Draws theta_s come from q, not from the posterior, so each leave-one-out ratio carries
+    p(theta_s, y) / q(theta_s) as well: r_si = p(theta_s, y) / (q(theta_s) p(y_i | theta_s))
+    (Magnusson, Andersen, Jonasson and Vehtari, 2019; the R loo package's
+    ``loo_approximate_posterior``). Those ratios are Pareto-smoothed per point with ArviZ's
+    ``psislw``. Call it inside the fit's param store (``with result.scope():``).
+
+    Returns
+    -------
+    ELPDData
+        As ``az.loo(..., pointwise=True)`` gives: elpd_loo, se, p_loo, n_samples,
+        n_data_points, warning, loo_i, pareto_k, scale ("log") and good_k (``khat_threshold``).
+    """
+    num_draws = as_count(num_draws, "num_draws", minimum=11)
+    ratios, logliks = [], []
+    # In batches of draws: a K-component mixture's (S, N, K) densities for S = 4000 at once
+    # would take gigabytes.
+    for start in range(0, num_draws, KHAT_BATCH):
+        batch = min(KHAT_BATCH, num_draws - start)
+        draws, ratio = guide_draws(model, guide, *args, num_draws=batch, **kwargs)
+        ratios.append(ratio.double())
+        logliks.append(pointwise_log_likelihood(model, draws, *args, site=site, **kwargs))
+    log_joint_ratio, loglik = torch.cat(ratios), torch.cat(logliks).double()
+    log_ratio = (log_joint_ratio.double()[:, None] - loglik).T.numpy()  # (N, S)
+    log_weights, pareto_k = az.psislw(log_ratio)
+    loo_i = logsumexp(log_weights + loglik.T.numpy(), axis=-1)
+    # The posterior's own log predictive density, by the same (smoothed) correction for q.
+    posterior_weights, _ = az.psislw(log_joint_ratio.double().numpy())
+    lppd = logsumexp(posterior_weights[None, :] + loglik.T.numpy(), axis=-1).sum()
+    good_k = khat_threshold(num_draws)
+    warning = bool((pareto_k > good_k).any())
+    if warning:
+        warnings.warn(
+            f"Pareto k-hat above {good_k:.2f} (S = {num_draws}) for {(pareto_k > good_k).sum()} "
+            "points: their leave-one-out estimates are not reliable",
+            UserWarning,
+            stacklevel=2,
+        )
+    n = loo_i.size
+    return ELPDData(
+        data=[
+            loo_i.sum(),
+            math.sqrt(n * loo_i.var()),
+            lppd - loo_i.sum(),
+            num_draws,
+            n,
+            warning,
+            pd.Series(loo_i, name="loo_i"),
+            np.asarray(pareto_k),
+            "log",
+            good_k,
+        ],
+        index=[
+            "elpd_loo",
+            "se",
+            "p_loo",
+            "n_samples",
+            "n_data_points",
+            "warning",
+            "loo_i",
+            "pareto_k",
+            "scale",
+            "good_k",
+        ],
+    )
+
+
+def sd_ratio(approximate, reference, var_names: list[str] | None = None) -> dict[str, float]:
+    """Posterior sd of every scalar parameter under one fit, over its sd under another.
+
+    One number per element ("weights[0]", "locs[1,0]", ...), each sd taken over chains and
+    draws: a single sd pooled over elements would mostly measure how far apart the elements
+    are, not how wide the posterior is.
+
+    Parameters
+    ----------
+    approximate, reference : az.InferenceData
+        E.g. a VI fit's and a NUTS fit's of the same model.
+    var_names : list of str, optional
+        The posterior variables to compare; all of the reference's by default.
+    """
+    ratios = {}
+    for name in var_names or list(reference.posterior.data_vars):
+        ours = approximate.posterior[name].std(("chain", "draw")).values
+        theirs = reference.posterior[name].std(("chain", "draw")).values
+        if ours.shape != theirs.shape:
+            raise ValueError(
+                f"{name} has shape {ours.shape} in one fit and {theirs.shape} in the other"
+            )
+        for index in np.ndindex(ours.shape):
+            if theirs[index] == 0:  # fixed by construction (a Cholesky factor's 0 and 1)
+                continue
+            label = name + (f"[{','.join(map(str, index))}]" if index else "")
+            ratios[label] = float(ours[index] / theirs[index])
+    return ratios
+
+
 def to_inference_data(
-    fit, model: Callable, x, *, draws: dict | None = None, **model_kwargs
+    fit, model: Callable, x, *, draws: dict | None = None, relabel=None, **model_kwargs
 ) -> az.InferenceData:
     """InferenceData with posterior, log_likelihood and observed_data for an MCMC or a VI fit.
 
@@ -167,12 +282,19 @@ def to_inference_data(
         The model form whose "obs" site gives the log-likelihood (no discrete latents).
     x : torch.Tensor
         The training data.
+    relabel : callable, optional
+        Applied to an MCMC run's draws (chain and draw dims) before anything else.
     """
     if isinstance(fit, MCMC):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             idata = az.from_pyro(fit, log_likelihood=False)
-        grouped = fit.get_samples(group_by_chain=True)
+        grouped = {k: v.cpu() for k, v in fit.get_samples(group_by_chain=True).items()}
+        if relabel is not None:  # e.g. a mixture's components in one order in every chain
+            grouped = relabel(grouped)
+            idata.posterior = az.from_dict(
+                posterior={k: v.numpy() for k, v in grouped.items()}
+            ).posterior
         chains, per_chain = next(iter(grouped.values())).shape[:2]
         flat = {
             name: value.reshape(chains * per_chain, *value.shape[2:])
@@ -207,22 +329,36 @@ def rhat_max(idata: az.InferenceData) -> float:
     return float(np.nanmax(values))
 
 
-def loo(idata: az.InferenceData):
-    """az.loo with pointwise Pareto k kept in the result and ArviZ's warning about them silenced.
+def compare_loo(results: dict) -> tuple[pd.DataFrame, dict[str, float]]:
+    """az.compare of PSIS-LOO results, ranking only those whose every Pareto k-hat is reliable.
 
-    The k values are reported by the caller (``max(result.pareto_k)``); repeating a warning per
-    model in a learner's console only buries them.
+    A fit with a k-hat above its threshold (``good_k``, from its number of draws) has an
+    elpd_loo that cannot be trusted: it is returned with its largest k-hat instead of ranked.
+
+    Parameters
+    ----------
+    results : dict of str to ELPDData
+        ``az.loo(..., pointwise=True)`` or ``vi_loo`` of fits to the same training data.
+
+    Returns
+    -------
+    (table, unreliable) : the az.compare DataFrame (one row, or none, when fewer than two
+    fits are reliable), and {name: largest k-hat} of the fits left out.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return az.loo(idata, pointwise=True)
-
-
-def compare_loo(idatas: dict[str, az.InferenceData]) -> pd.DataFrame:
-    """az.compare by PSIS-LOO of fits to the same training data (Pareto k warnings silenced)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return az.compare({name: loo(idata) for name, idata in idatas.items()}, ic="loo")
+    reliable, unreliable = {}, {}
+    for name, result in results.items():
+        worst = float(np.max(result.pareto_k))
+        if worst > result.good_k:
+            unreliable[name] = worst
+        else:
+            reliable[name] = result
+    if len(reliable) > 1:
+        return az.compare(reliable, ic="loo"), unreliable
+    rows = {
+        name: {"rank": 0, "elpd_loo": r.elpd_loo, "p_loo": r.p_loo, "elpd_diff": 0.0, "se": r.se}
+        for name, r in reliable.items()
+    }
+    return pd.DataFrame.from_dict(rows, orient="index"), unreliable
 
 
 def heldout_lpd(fitted, x_test) -> torch.Tensor:
@@ -236,51 +372,51 @@ def heldout_lpd(fitted, x_test) -> torch.Tensor:
 
 
 def compare_heldout(scores: dict[str, torch.Tensor]) -> tuple[pd.DataFrame, dict[str, int]]:
-    """az.compare on held-out log predictive densities, for models Bayesian or not.
+    """Rank fits, Bayesian or not, by their log predictive density of the same held-out points.
 
-    Each model's pointwise held-out lpd becomes an ELPDData (elpd = sum, se from the pointwise
-    spread; no effective parameters or Pareto k, as nothing is left out or resampled). A model
-    that gives a held-out point density 0 has elpd -inf: it is left out of the ranking and its
-    count of missed points returned instead, never turned into NaN.
+    This is not LOO: the points were never in the training data, so nothing is left out,
+    reweighted or Pareto-smoothed, and the table says so in its column names. For each fit,
+    ``heldout_lpd`` is the sum over points, ``se`` its standard error (sqrt(N) times the
+    points' sd), ``lpd_diff`` its distance from the best, and ``dse`` the standard error of that
+    difference, from the paired per-point differences. A fit that gives some held-out point
+    density 0 has a sum of -inf: it is left out of the table and its count of missed points
+    returned instead, never turned into NaN.
+
+    Returns
+    -------
+    (table, missed) : DataFrame indexed by fit, best first; and {name: points missed}.
     """
-    ranked, missed = {}, {}
+    finite, missed = {}, {}
     for name, lpd in scores.items():
-        lpd = lpd.double().numpy()
-        bad = int((~np.isfinite(lpd)).sum())
+        lpd = torch.as_tensor(lpd).double()
+        bad = int((~torch.isfinite(lpd)).sum())
         if bad:
             missed[name] = bad
-            continue
-        n = lpd.size
-        ranked[name] = ELPDData(
-            data=[
-                lpd.sum(),
-                math.sqrt(n * lpd.var()),
-                0.0,
-                1,
-                n,
-                False,
-                pd.Series(lpd),
-                np.zeros(n),
-                "log",
-            ],
-            index=[
-                "elpd_loo",
-                "se",
-                "p_loo",
-                "n_samples",
-                "n_data_points",
-                "warning",
-                "loo_i",
-                "pareto_k",
-                "scale",
-            ],
+        else:
+            finite[name] = lpd
+    if not finite:
+        return pd.DataFrame(), missed
+    order = sorted(finite, key=lambda name: -finite[name].sum().item())
+    best = finite[order[0]]
+    rows = []
+    for name in order:
+        lpd, n = finite[name], finite[name].numel()
+        difference = best - lpd
+        rows.append(
+            {
+                "rank": len(rows),
+                "heldout_lpd": lpd.sum().item(),
+                "se": math.sqrt(n * lpd.var(unbiased=False).item()),
+                "lpd_diff": difference.sum().item(),
+                "dse": math.sqrt(n * difference.var(unbiased=False).item()),
+                "nll_per_point": -lpd.mean().item(),
+            }
         )
-    table = az.compare(ranked, ic="loo", method="stacking") if len(ranked) > 1 else pd.DataFrame()
-    return table, missed
+    return pd.DataFrame(rows, index=order), missed
 
 
 def framework_table(fits: list, x_test, *, num_samples: int = 100_000) -> list[dict]:
-    """The chapter's framework for each fit: held-out NLL, gap, accuracy, coverage, speed.
+    """The chapter's framework for each fit: held-out NLL, gap, accuracy, coverage, speeds.
 
     ``fits`` are fits from ``gdl_pyro.fitting`` (anything with ``name``, ``log_prob`` and
     ``sample``). heldout_nll is nats per covered held-out point (those with finite density);
@@ -305,6 +441,7 @@ def framework_table(fits: list, x_test, *, num_samples: int = 100_000) -> list[d
                 "accuracy": world.is_land(samples).double().mean().item(),
                 "coverage": world.coverage(lpd),
                 "samples_per_second": num_samples / seconds,
+                "fit_seconds": fitted.seconds,
             }
         )
     return rows

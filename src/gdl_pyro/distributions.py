@@ -7,7 +7,7 @@ from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
 
-__all__ = ["SAMPLE_SPACE_HIGH", "SAMPLE_SPACE_LOW", "PosteriorPredictive", "UniformBox"]
+__all__ = ["SAMPLE_SPACE_HIGH", "SAMPLE_SPACE_LOW", "EqualWeightMixture", "UniformBox"]
 
 # The chapter's sample space: every (longitude, latitude) on the map.
 SAMPLE_SPACE_LOW = (-180.0, -90.0)
@@ -103,10 +103,13 @@ class UniformBox(TorchDistribution):
         return torch.log(self.area)
 
 
-class PosteriorPredictive(TorchDistribution):
-    r"""The posterior predictive of a Bayesian fit: an equal-weight mixture over S draws.
+class EqualWeightMixture(TorchDistribution):
+    r"""An equal-weight mixture of one family over S parameter values.
 
-    .. math:: p(x \mid \mathcal D) \approx \frac1S \sum_{s=1}^S p(x \mid \theta_s)
+    .. math:: p(x) = \frac1S \sum_{s=1}^S p(x \mid \theta_s)
+
+    With posterior draws theta_s it is a Bayesian fit's posterior predictive; with the training
+    points as centres of Gaussians of one bandwidth it is a kernel density estimate.
 
     Parameters
     ----------
@@ -114,11 +117,11 @@ class PosteriorPredictive(TorchDistribution):
         ``make(**params)`` -> the distribution of one point for each parameter value; given
         tensors with a leading dimension n it returns a distribution of batch shape (n,).
     draws : dict of str to torch.Tensor
-        The draws theta_s, each with leading dimension S.
+        The values theta_s, each with leading dimension S.
 
-    ``log_prob`` is -inf where every draw's density is 0 (never NaN); ``sample`` picks a draw at
-    random for each point, then the point. The support is the plane: a draw may cover a point
-    that another does not.
+    ``log_prob`` is -inf where every component's density is 0 (never NaN); ``sample`` picks a
+    component at random for each point, then the point, so it never samples all S components.
+    The support is the plane: one component may cover a point that another does not.
     """
 
     arg_constraints = {}

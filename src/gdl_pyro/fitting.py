@@ -38,10 +38,11 @@ import pyro
 import torch
 from pyro import poutine
 
+from gdl_pyro._arviz import az
 from gdl_pyro._state import Timer, on_device, seeded
 from gdl_pyro._validation import as_count, as_points
-from gdl_pyro.diagnostics import guide_draws, to_inference_data, vi_khat
-from gdl_pyro.distributions import PosteriorPredictive
+from gdl_pyro.diagnostics import guide_draws, to_inference_data, vi_khat, vi_loo
+from gdl_pyro.distributions import EqualWeightMixture
 from gdl_pyro.infer import fit_mcmc, fit_svi
 
 __all__ = ["DensityFit", "NUTSFit", "PointFit", "PosteriorFit", "VIFit", "nuts_fit", "vi_fit"]
@@ -123,9 +124,9 @@ class PosteriorFit(DensityFit):
     def num_draws(self) -> int:
         return len(next(iter(self.draws.values())))
 
-    def distribution(self) -> PosteriorPredictive:
+    def distribution(self) -> EqualWeightMixture:
         """p(x | data) = (1/S) sum_s p(x | theta_s), the posterior predictive."""
-        return PosteriorPredictive(self._make, self.draws)
+        return EqualWeightMixture(self._make, self.draws)
 
     def log_density(self, x) -> torch.Tensor:
         """log p(x_i | theta_s) for every draw s and point i: shape (S, N)."""
@@ -151,9 +152,16 @@ class PosteriorFit(DensityFit):
 class NUTSFit(PosteriorFit):
     """A posterior sampled by NUTS; ``mcmc`` is Pyro's MCMC run (``.summary()``, diagnostics)."""
 
-    def __init__(self, name, make, mcmc, losses, seconds, inference_data):
-        super().__init__(name, make, mcmc.get_samples(), losses, seconds, inference_data)
+    def __init__(self, name, make, mcmc, losses, seconds, inference_data, relabel=None):
+        draws = mcmc.get_samples()
+        draws = relabel(draws) if relabel else draws
+        super().__init__(name, make, draws, losses, seconds, inference_data)
         self.mcmc = mcmc
+
+    def loo(self):
+        """PSIS-LOO on the training data (``az.loo``) from every chain's draws; ArviZ warns when
+        a Pareto k-hat is above ``good_k`` for this number of draws."""
+        return az.loo(self.inference_data(), pointwise=True)
 
 
 class VIFit(PosteriorFit):
@@ -163,10 +171,13 @@ class VIFit(PosteriorFit):
     inside ``with fitted.svi.scope():``, which ``median``, ``guide_draws`` and ``khat`` do.
     """
 
-    def __init__(self, name, make, svi, guide, model, x, model_kwargs, device, num_draws, seconds):
+    def __init__(
+        self, name, make, svi, guide, model, x, model_kwargs, device, num_draws, seconds, relabel
+    ):
         self.svi, self.guide, self.model = svi, guide, model
         self._x, self._model_kwargs, self.device = x, model_kwargs, device
         draws, _ = self.guide_draws(num_draws)
+        draws = relabel(draws) if relabel else draws
         super().__init__(name, make, draws, svi.losses, seconds, self._make_inference_data)
 
     @contextmanager
@@ -186,6 +197,11 @@ class VIFit(PosteriorFit):
         """The guide's median of each latent site (a point estimate), on the CPU."""
         with self._evaluating(), torch.no_grad():
             return {name: value.detach().cpu() for name, value in self.guide.median().items()}
+
+    def loo(self, num_draws: int = 4000, seed: int | None = None):
+        """PSIS-LOO on the training data with ratios corrected for the guide (``vi_loo``)."""
+        with self._evaluating(seed) as x:
+            return vi_loo(self.model, self.guide, x, num_draws=num_draws, **self._model_kwargs)
 
     def khat(self, num_draws: int = 1000, seed: int | None = None) -> float:
         """PSIS k-hat of the guide as an importance sampler for the posterior (Pyro's)."""
@@ -209,9 +225,14 @@ def nuts_fit(
     warmup_steps=500,
     num_chains=2,
     init_strategy=None,
+    relabel: Callable[[dict], dict] | None = None,
     **model_kwargs,
 ) -> NUTSFit:
-    """Sample ``model``'s posterior given ``x`` by NUTS and wrap it as a ``NUTSFit``."""
+    """Sample ``model``'s posterior given ``x`` by NUTS and wrap it as a ``NUTSFit``.
+
+    ``relabel`` maps draws (any leading dims) to draws, e.g. ``mixture.relabel`` to undo label
+    switching; the fit's draws and InferenceData are the relabelled ones.
+    """
     device = torch.device("cpu") if device is None else device
     with Timer() as timer, on_device(device):
         mcmc = fit_mcmc(
@@ -232,7 +253,8 @@ def nuts_fit(
         mcmc,
         [],
         timer.seconds,
-        lambda: to_inference_data(mcmc, model, x, **model_kwargs),
+        lambda: to_inference_data(mcmc, model, x, relabel=relabel, **model_kwargs),
+        relabel=relabel,
     )
 
 
@@ -251,12 +273,14 @@ def vi_fit(
     lr=0.02,
     loss=None,
     num_draws=1000,
+    relabel: Callable[[dict], dict] | None = None,
     **model_kwargs,
 ) -> VIFit:
     """Fit ``guide`` to ``model`` by SVI (loss per data point) and wrap it as a ``VIFit``.
 
     ``marginal`` is the model without discrete latents (for draws, k-hat and the
-    log-likelihood); ``model`` itself by default.
+    log-likelihood); ``model`` itself by default. ``relabel`` is applied to the kept draws, as
+    in ``nuts_fit``, so that a VI and a NUTS fit of a mixture label components alike.
     """
     device = torch.device("cpu") if device is None else device
     scale = 1.0 / x.shape[0]
@@ -275,7 +299,17 @@ def vi_fit(
                 **model_kwargs,
             )
         fitted = VIFit(
-            name, make, svi, guide, marginal or model, x.cpu(), model_kwargs, device, num_draws, 0.0
+            name,
+            make,
+            svi,
+            guide,
+            marginal or model,
+            x.cpu(),
+            model_kwargs,
+            device,
+            num_draws,
+            0.0,
+            relabel,
         )
     fitted.seconds = timer.seconds
     return fitted

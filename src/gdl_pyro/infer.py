@@ -10,8 +10,9 @@ import pyro
 import pyro.optim
 import torch
 from pyro.infer import MCMC, NUTS, SVI, Trace_ELBO
-from pyro.infer.autoguide.initialization import init_to_median
+from pyro.infer.autoguide.initialization import init_to_uniform
 from pyro.infer.importance import vectorized_importance_weights
+from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
 from tqdm import tqdm  # text bars: tqdm.auto needs ipywidgets in a notebook, or warns
 
@@ -206,10 +207,14 @@ def fit_mcmc(
     init_strategy=None,
     **kwargs,
 ) -> MCMC:
-    """Sample a model's posterior with NUTS and Pyro's progress bar.
+    """Sample a model's posterior with NUTS and Pyro's progress bar, every chain from its own start.
 
     Chains run one after another in this process (Pyro keeps one core for itself, so two
-    cores run two chains in sequence); at least two chains are needed for r_hat.
+    cores run two chains in sequence); at least two chains are needed for r_hat. Each chain
+    starts at its own point drawn by ``init_strategy``, uniform in (-2, 2) on the unconstrained
+    scale by default, as Stan does: chains that all start at one point (Pyro reuses the first
+    chain's start for the next unless told otherwise) can agree without having converged, and
+    r_hat would not show it.
 
     Parameters
     ----------
@@ -223,7 +228,7 @@ def fit_mcmc(
     quiet : bool
         Hide the progress bar.
     init_strategy : callable, optional
-        A Pyro init strategy; defaults to ``init_to_median``.
+        A Pyro init strategy, called once per chain; ``init_to_uniform(radius=2)`` by default.
 
     Returns
     -------
@@ -233,16 +238,23 @@ def fit_mcmc(
     num_samples = as_count(num_samples, "num_samples", minimum=1)
     warmup_steps = as_count(warmup_steps, "warmup_steps")
     num_chains = as_count(num_chains, "num_chains", minimum=1)
-    kernel = NUTS(model, init_strategy=init_strategy or init_to_median(num_samples=15))
+    init_strategy = init_strategy or init_to_uniform(radius=2.0)
+    kernel = NUTS(model, init_strategy=init_strategy)
     with seeded(seed), warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message="num_chains=.*available_cpu", category=UserWarning
         )
+        initial_params = None
+        if num_chains > 1:  # one start per chain, in the unconstrained space NUTS works in
+            initial_params, *_ = initialize_model(
+                model, args, kwargs, num_chains=num_chains, init_strategy=init_strategy
+            )
         mcmc = MCMC(
             kernel,
             num_samples=num_samples,
             warmup_steps=warmup_steps,
             num_chains=num_chains,
+            initial_params=initial_params,
             disable_progbar=quiet,
         )
         mcmc.run(*args, **kwargs)

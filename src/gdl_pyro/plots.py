@@ -25,6 +25,7 @@ __all__ = [
     "add_points",
     "plot_arviz",
     "plot_compare",
+    "plot_heldout",
     "label_points",
     "map_legend",
     "map_axes",
@@ -283,10 +284,35 @@ def plot_image_grid(
 
 
 def plot_compare(table, *, title: str, xlabel: str) -> Figure:
-    """az.plot_compare on a figure sized for its model names, the axis saying what it compares."""
-    fig, ax = plt.subplots(figsize=(9, 0.55 * len(table) + 1.6), layout="constrained")
+    """az.plot_compare on a figure sized for its model names, the axis saying what it compares.
+
+    With fewer than two fits there is nothing to rank: the figure says so instead of failing.
+    """
+    fig, ax = plt.subplots(figsize=(9, 0.55 * max(len(table), 2) + 1.6), layout="constrained")
+    if len(table) < 2:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "fewer than two fits to rank", ha="center", va="center", fontsize=12)
+        ax.set_title(title, fontsize=11)
+        return fig
     az.plot_compare(table, ax=ax, textsize=10, insample_dev=False, legend=False, title=False)
     ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=11)
+    ax.tick_params(axis="x", labelrotation=20)
+    return fig
+
+
+def plot_heldout(table, *, title: str) -> Figure:
+    """Held-out log predictive density of each fit (``diagnostics.compare_heldout``'s table).
+
+    One row a fit, best at the top: the sum over held-out points with its standard error, and
+    a dotted line at the best. Higher is better.
+    """
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(table) + 1.6), layout="constrained")
+    rows = np.arange(len(table))[::-1]
+    ax.errorbar(table["heldout_lpd"], rows, xerr=table["se"], fmt="o", color=DATA_COLOR)
+    ax.axvline(table["heldout_lpd"].iloc[0], color="gray", ls=":", lw=1)
+    ax.set_yticks(rows, table.index)
+    ax.set_xlabel("sum of held-out log p(x) (nats; higher is better)")
     ax.set_title(title, fontsize=11)
     ax.tick_params(axis="x", labelrotation=20)
     return fig

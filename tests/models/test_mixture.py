@@ -107,10 +107,56 @@ def test_simulation_and_bad_input():
     with pytest.raises(ValueError, match="at most the number of points"):
         mixture.fit(simulate(3, 0), num_components=5)
     with pytest.raises(ValueError, match="method"):
-        mixture.fit(simulate(10, 0), num_components=2, method="em")
+        mixture.fit(simulate(10, 0), num_components=2, method="gibbs")
     with pytest.raises(ValueError, match="points"):
         mixture.responsibilities(torch.zeros(3, 3), TRUE_WEIGHTS, TRUE_CENTRES, TRUE_SCALES)
     fitted = mixture.fit(simulate(50, 0), num_components=2, num_steps=5, num_draws=10, quiet=True)
     with pytest.raises(ValueError, match="finite"):
         fitted.log_prob(torch.tensor([[0.0, math.nan]]))
     assert math.isfinite(fitted.log_prob(simulate(5, 0)).sum().item())
+
+
+def test_relabel_orders_components_by_longitude_and_keeps_the_density():
+    values = {
+        "weights": TRUE_WEIGHTS,
+        "locs": TRUE_CENTRES / HALF_EXTENT,
+        "scales": TRUE_SCALES / HALF_EXTENT,
+    }
+    permuted = {k: v[[2, 0, 1]] for k, v in values.items()}  # components in another order
+    draws = {
+        k: torch.stack([values[k], permuted[k]]).unsqueeze(0).expand(3, -1, *values[k].shape)
+        for k in values
+    }
+    relabelled = mixture.relabel(draws)  # (chains, draws, K, ...)
+    assert torch.equal(relabelled["locs"][:, 0], relabelled["locs"][:, 1])
+    assert (relabelled["locs"][..., 0].diff(dim=-1) > 0).all()
+    assert torch.equal(relabelled["weights"][0, 1], TRUE_WEIGHTS)  # already in longitude order
+    x = simulate(20, seed=4)
+    assert torch.allclose(
+        mixture.distribution(**permuted).log_prob(x), mixture.distribution(**values).log_prob(x)
+    )
+
+
+def test_nuts_chains_start_apart_and_are_relabelled():
+    x = simulate(150, seed=5)
+    fitted = mixture.fit(
+        x, num_components=2, method="nuts", num_samples=20, warmup_steps=20, quiet=True, seed=0
+    )
+    posterior = fitted.inference_data().posterior
+    locs = torch.as_tensor(posterior["locs"].values)  # (chains, draws, K, 2)
+    assert (locs[..., 0].diff(dim=-1) >= 0).all()  # one labelling in every chain and draw
+    assert torch.equal(fitted.draws["locs"], locs.reshape(-1, 2, 2).float())
+
+
+def test_em_baseline_is_scikit_learns_mixture_and_recovers_the_truth():
+    from sklearn.mixture import GaussianMixture
+
+    x = simulate(1500, seed=0)
+    fitted = mixture.fit(x, num_components=3, method="em", seed=0)
+    order = torch.argsort(fitted.locs[:, 0])
+    assert torch.allclose(fitted.weights[order], TRUE_WEIGHTS, atol=WEIGHT_TOL)
+    assert torch.allclose(fitted.locs[order], TRUE_CENTRES, atol=CENTRE_TOL_DEG)
+    reference = GaussianMixture(3, random_state=0).fit(x.double().numpy())
+    expected = torch.as_tensor(reference.score_samples(x[:20].double().numpy()))
+    assert torch.allclose(fitted.log_prob(x[:20]).double(), expected, atol=1e-4)
+    assert fitted.converged

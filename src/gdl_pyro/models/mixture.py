@@ -23,19 +23,22 @@ import torch
 from pyro import poutine
 from pyro.infer import TraceEnum_ELBO, config_enumerate, infer_discrete
 from pyro.infer.autoguide import AutoNormal, init_to_value
+from sklearn.mixture import GaussianMixture
 
-from gdl_pyro._state import as_device, seeded
+from gdl_pyro._state import Timer, as_device, seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
-from gdl_pyro.fitting import NUTSFit, VIFit, nuts_fit, vi_fit
+from gdl_pyro.fitting import NUTSFit, PointFit, VIFit, nuts_fit, vi_fit
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
 __all__ = [
+    "EMFit",
     "assign",
     "distribution",
     "fit",
     "marginal_model",
     "model",
+    "relabel",
     "responsibilities",
 ]
 
@@ -95,6 +98,24 @@ def distribution(weights, locs, scales) -> dist.MixtureSameFamily:
     return dist.MixtureSameFamily(dist.Categorical(weights), _components(locs, scales))
 
 
+def relabel(draws: dict) -> dict:
+    """The same draws with each draw's components ordered by their centre's longitude.
+
+    A mixture's posterior has K! copies, one per labelling, so chains that start apart can
+    settle in different labellings, and an r_hat over "component 1" would compare different
+    components. Ordering by longitude after sampling picks one labelling everywhere (a post-hoc
+    identifiability constraint); the density is unchanged. Works for any leading dimensions
+    (draws, or chains and draws).
+    """
+    order = draws["locs"][..., 0].argsort(-1)
+    relabelled = dict(draws)
+    relabelled["weights"] = draws["weights"].gather(-1, order)
+    for name in ("locs", "scales"):
+        index = order.unsqueeze(-1).expand(draws[name].shape)
+        relabelled[name] = draws[name].gather(-2, index)
+    return relabelled
+
+
 def responsibilities(points, weights, locs, scales) -> torch.Tensor:
     """p(component k | x_i) for one parameter value: shape (N, K), rows sum to 1."""
     points = as_points(points, "points")
@@ -125,12 +146,17 @@ def fit(
     x : array-like of shape (N, 2)
     num_components : int
         K, at least 1 and at most N.
-    method : {"vi", "nuts"}
+    method : {"vi", "nuts", "em"}
         "vi": TraceEnum_ELBO sums out the assignments and AutoNormal fits the globals (centres
         start at K distinct data points, scales at the prior median, weights equal: a spread
         start that avoids empty components). "nuts": ``marginal_model`` sampled by NUTS,
-        started at ``init`` (e.g. a VI fit's ``median()``) or at the prior median.
-        Both give the posterior predictive as ``distribution()``.
+        each chain from its own dispersed start (or all from ``init``, e.g. a VI fit's
+        ``median()``), the draws relabelled by ``relabel`` so that component k means the
+        same in every chain.
+        Both give the posterior predictive as ``distribution()``. "em": scikit-learn's
+        GaussianMixture (expectation-maximisation, full covariances, at most ``num_steps``
+        iterations): the maximum-likelihood point fit a user would pick instead, written as a
+        Pyro MixtureSameFamily.
     seed, quiet, device
         As for every fit.
     num_steps, lr, num_draws : int, float, int
@@ -158,10 +184,13 @@ def fit(
             warmup_steps=warmup_steps,
             num_chains=num_chains,
             init_strategy=None if init is None else init_to_value(values=init),
+            relabel=relabel,
             **common,
         )
+    if method == "em":
+        return _fit_em(x, num_components, seed=seed, num_steps=num_steps)
     if method != "vi":
-        raise ValueError(f"method must be 'vi' or 'nuts'; got {method!r}")
+        raise ValueError(f"method must be 'vi', 'nuts' or 'em'; got {method!r}")
     with seeded(seed, device) as fit_seed:
         start = x[torch.randperm(x.shape[0])[:num_components]] / HALF_EXTENT
     init_fn = init_to_value(
@@ -186,7 +215,46 @@ def fit(
         lr=lr,
         loss=TraceEnum_ELBO(max_plate_nesting=1),
         num_draws=num_draws,
+        relabel=relabel,
         **common,
+    )
+
+
+class EMFit(PointFit):
+    """scikit-learn's EM mixture as a Pyro density: ``weights`` (K,), ``locs`` (K, 2) and
+    ``covariances`` (K, 2, 2) in degrees; ``converged`` says whether EM stopped by tolerance."""
+
+    def __init__(self, weights, locs, covariances, converged: bool, iterations: int, seconds):
+        self.weights, self.locs, self.covariances = weights, locs, covariances.to(locs.dtype)
+        # Cholesky factors from the float64 covariances: a thin component's covariance can be
+        # positive definite in float64 and not once rounded to float32.
+        self.scale_tril = torch.linalg.cholesky(covariances.double()).to(locs.dtype)
+        self.converged, self.iterations = converged, iterations
+        name = f"mixture K={len(weights)} (EM)"
+        super().__init__(name, self._distribution, [], seconds)
+
+    def _distribution(self) -> dist.MixtureSameFamily:
+        components = dist.MultivariateNormal(self.locs, scale_tril=self.scale_tril)
+        return dist.MixtureSameFamily(dist.Categorical(probs=self.weights), components)
+
+
+def _fit_em(x, num_components: int, *, seed, num_steps: int) -> EMFit:
+    """scikit-learn's GaussianMixture on x, seeded from ``seed`` (its own RNG, not the caller's)."""
+    with seeded(seed) as fit_seed, Timer() as timer:
+        em = GaussianMixture(
+            num_components,
+            covariance_type="full",
+            max_iter=as_count(num_steps, "num_steps", minimum=1),
+            random_state=fit_seed,
+        ).fit(x.cpu().double().numpy())
+    as_float = lambda array: torch.as_tensor(array, dtype=x.dtype)  # noqa: E731
+    return EMFit(
+        as_float(em.weights_),
+        as_float(em.means_),
+        torch.as_tensor(em.covariances_),  # float64, as EM computed them
+        bool(em.converged_),
+        int(em.n_iter_),
+        timer.seconds,
     )
 
 
