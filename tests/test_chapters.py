@@ -216,8 +216,11 @@ def test_s06_compare_fits(tmp_path):
         expected = min(1 - 1 / math.log10(row["num_draws"]), 0.7)
         assert row["khat_threshold"] == pytest.approx(expected)
         ranked = row["name"] in results["loo_ranking"]
-        assert ranked == (row["pareto_k_max"] <= row["khat_threshold"]), row["name"]
-        assert ranked != (row["name"] in results["loo_unreliable"])
+        reliable = row["pareto_k_max"] <= row["khat_threshold"]
+        converged = row.get("r_hat_max", 1.0) <= 1.01
+        assert ranked == (reliable and converged), row["name"]
+        assert (row["name"] in results["loo_unreliable"]) == (converged and not reliable)
+        assert (row["name"] in results["loo_unconverged"]) == (not converged)
     assert all(row["num_draws"] == 4000 for row in with_loo if "VI" in row["name"])
     # The VI/NUTS width ratio, one number per weight, centre and scale of the K=2 mixture.
     ratios = results["mixture_vi_to_nuts_sd_ratio"]
