@@ -192,6 +192,10 @@ def test_s05_latent_variables(tmp_path):
         assert row["gap_nats"] > -0.05
     assert fits[4]["gap_nats"] < fits[1]["gap_nats"]  # more continents, closer to p_data
     assert fits[1]["gap_nats"] > results["box_gap_nats"]  # one Gaussian is worse than the box
+    for row in fits.values():  # each k-hat beside its threshold for the draws it used
+        assert row["khat_threshold"] == pytest.approx(
+            min(1 - 1 / math.log10(row["khat_draws"]), 0.7)
+        )
 
 
 def test_s06_compare_fits(tmp_path):
@@ -266,7 +270,9 @@ def test_s08_generative_vs_discriminative(tmp_path):
     # A mean-field guide over 1,505 coefficients is no importance sampler for their posterior:
     # k-hat far above 0.7, or infinite when Pyro finds fewer than 10 usable weights in the tail.
     khat = results["logistic_khat"]
-    assert khat == "inf" or khat > 0.7
+    assert khat == "inf" or khat > results["logistic_khat_threshold"]
+    draws = results["logistic_khat_draws"]
+    assert results["logistic_khat_threshold"] == pytest.approx(min(1 - 1 / math.log10(draws), 0.7))
 
 
 def test_quick_mode_runs(tmp_path):

@@ -39,7 +39,7 @@ khat_draws = 1000  # guide draws for each PSIS k-hat
 import matplotlib.pyplot as plt
 import pyro
 
-from gdl_pyro import plots
+from gdl_pyro import diagnostics, plots
 from gdl_pyro.data import world
 from gdl_pyro.models import box, mixture
 from gdl_pyro.models.gaussian import HALF_EXTENT
@@ -97,13 +97,17 @@ for k in args.ks:
             "gap_nats": -lpd.mean().item() - entropy,
             "final_loss": fitted.losses[-1],
             "khat": fitted.khat(num_draws=args.khat_draws, seed=args.seed),
+            # A k-hat is reliable below this threshold for S draws (Vehtari et al., 2024).
+            "khat_threshold": diagnostics.khat_threshold(args.khat_draws),
+            "khat_draws": args.khat_draws,
         }
     )
     fits[k] = fitted
     if not args.quiet:
         print(
             f"K={k:3d}: held-out NLL {rows[-1]['heldout_nll']:.3f} nats, gap {rows[-1]['gap_nats']:.3f}, "
-            f"k-hat {rows[-1]['khat']:.2f}"
+            f"k-hat {rows[-1]['khat']:.2f} (reliable below {rows[-1]['khat_threshold']:.2f} "
+            f"for S = {args.khat_draws})"
         )
 
 low, high = box.mle(x)

@@ -302,7 +302,7 @@ for row in table:
 entropy = world.LandUniform().entropy().item()
 best = min((row for row in table if row["heldout_missed"] == 0), key=lambda row: row["heldout_nll"])
 best_fit = next(fitted for fitted in fits if fitted.name == best["name"])
-ax = plots.map_axes(title=f"Posterior predictive check: {best['name']} samples over the land")
+ax = plots.map_axes(title=f"The best fit, {best['name']}: its samples over the land")
 plots.add_points(
     ax, best_fit.sample(args.num_shown), color=plots.MODEL_COLOR, size=4, label="generated"
 )

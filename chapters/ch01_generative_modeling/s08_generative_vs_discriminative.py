@@ -44,7 +44,7 @@ import pyro
 import torch
 from matplotlib.colors import ListedColormap
 
-from gdl_pyro import plots
+from gdl_pyro import diagnostics, plots
 from gdl_pyro.data import world
 from gdl_pyro.diagnostics import az
 from gdl_pyro.models.classify import ClassConditionalMixture, LogisticClassifier
@@ -220,6 +220,8 @@ results = {
     },
     "logistic_bias_summary": bias_summary.to_dict(orient="index"),
     "logistic_khat": logistic_khat,
+    "logistic_khat_threshold": diagnostics.khat_threshold(args.num_draws),
+    "logistic_khat_draws": args.num_draws,
 }
 write_results(out, results)
 if not args.quiet:
@@ -233,5 +235,9 @@ if not args.quiet:
         + f"; mean {conditional_on_target:.3f}"
     )
     print("the discriminative model cannot generate: it has no p(x | y) to sample from")
-    print(f"logistic regression posterior (ArviZ), guide k-hat {logistic_khat:.2f}:")
+    threshold = diagnostics.khat_threshold(args.num_draws)
+    print(
+        f"logistic regression posterior (ArviZ), guide k-hat {logistic_khat:.2f} "
+        f"(reliable below {threshold:.2f} for S = {args.num_draws}):"
+    )
     print(bias_summary.to_string())
