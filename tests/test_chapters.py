@@ -246,9 +246,10 @@ def test_s07_representation(tmp_path):
     # chance is R^2 = 0, and seeds 0 to 3 give 0.91 to 0.96 (the default run: 0.97 to 0.99).
     assert results["r2_height"] > SMALL_RUN_R2 and results["r2_width"] > SMALL_RUN_R2
     assert results["r2_height_ppca"] > SMALL_RUN_R2  # the linear model's latent tracks them too
-    # The nonlinear decoder is the far better density: thousands of nats against PPCA's hundreds.
-    assert results["heldout_ll_vae"] > results["heldout_ll_ppca"]
-    assert results["heldout_ll_vae"] >= results["elbo_vae"] - 1.0  # IWAE (K=3) over the ELBO
+    # In bits per dimension of the 8-bit images (lower is better), on one scale: both bounds
+    # are >= 0, PPCA's is below a uniform model's 8 bits, and the VAE's is below PPCA's.
+    assert 0 <= results["heldout_bpd_vae"] < results["heldout_bpd_ppca"] < 8
+    assert results["heldout_bpd_vae"] <= results["heldout_bpd_vae_elbo"] + 0.001  # IWAE (K=3)
     assert results["generated_in_range"] is True
     # "Make it taller" moves measured height by about one unit per unit step and holds width.
     # Extents are measured in whole pixels (1/32 each) over a 0.4 span: slopes are coarse, so

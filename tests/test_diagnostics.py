@@ -240,3 +240,20 @@ def test_compare_loo_ranks_only_reliable_fits():
     assert list(table.index) == ["vi_loo"]
     assert set(unreliable) == {"as if posterior"}
     assert unreliable["as if posterior"] > uncorrected.good_k
+
+
+def test_bits_per_dimension_against_closed_forms():
+    # A model uniform on [0, 1] in every pixel: log p = 0 everywhere, exactly 8 bits per pixel.
+    assert diagnostics.bits_per_dim(torch.zeros(3), num_dims=1024).tolist() == pytest.approx(
+        [8.0] * 3
+    )
+    # A model uniform on the true level's cell, [k/256, (k+1)/256) per pixel, has density 256^D
+    # there: it puts probability 1 on the data, 0 bits.
+    log_density = torch.tensor(10 * math.log(256), dtype=torch.float64)
+    assert diagnostics.bits_per_dim(log_density, num_dims=10).item() == (
+        pytest.approx(0.0, abs=1e-12)
+    )
+    # Two levels (1 bit): a uniform model scores 1.
+    assert diagnostics.bits_per_dim(
+        torch.tensor(0.0), num_dims=4, levels=2
+    ).item() == pytest.approx(1)

@@ -39,6 +39,7 @@ from gdl_pyro._validation import as_count
 from gdl_pyro.data import world
 
 __all__ = [
+    "bits_per_dim",
     "compare_heldout",
     "compare_loo",
     "framework_table",
@@ -267,6 +268,30 @@ def sd_ratio(approximate, reference, var_names: list[str] | None = None) -> dict
             label = name + (f"[{','.join(map(str, index))}]" if index else "")
             ratios[label] = float(ours[index] / theirs[index])
     return ratios
+
+
+def bits_per_dim(log_density, num_dims: int, levels: int = 256) -> torch.Tensor:
+    """Bits per dimension of discrete data from a continuous density of its dequantised version.
+
+    With x = (k + u) / levels (``tins.dequantize``), log P(k) >= log p(x) - D log(levels), so
+    bpd = (D log(levels) - log p(x)) / (D log 2) is an upper bound on the discrete model's bits
+    per dimension; it is >= 0 for any proper density on [0, 1]^D, and a model uniform on
+    [0, 1]^D scores exactly log2(levels), 8 for 8-bit images (Theis, van den Oord and Bethge,
+    "A note on the evaluation of generative models", 2016).
+
+    Parameters
+    ----------
+    log_density : torch.Tensor
+        log p(x_i) of each dequantised item (or a lower bound on it, such as an ELBO).
+    num_dims : int
+        D, the values per item (pixels per image).
+    levels : int
+        Levels per value before dequantisation.
+    """
+    num_dims = as_count(num_dims, "num_dims", minimum=1)
+    levels = as_count(levels, "levels", minimum=2)
+    log_density = torch.as_tensor(log_density, dtype=torch.float64)
+    return (num_dims * math.log(levels) - log_density) / (num_dims * math.log(2))
 
 
 def to_inference_data(

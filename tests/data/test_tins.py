@@ -129,3 +129,19 @@ def test_bad_arguments(kwargs, match):
 def test_render_rejects_bad_extents(height, width, match):
     with pytest.raises(ValueError, match=match):
         render_tins(torch.tensor(height), torch.tensor(width))
+
+
+def test_eight_bit_levels_and_dequantisation():
+    from gdl_pyro.data.tins import LEVELS, dequantize, to_levels
+
+    images, _ = make_tins(20, size=8, seed=0)
+    levels = to_levels(images)
+    assert levels.dtype == torch.int64 and levels.min() >= 0 and levels.max() <= LEVELS - 1
+    assert torch.allclose(levels / (LEVELS - 1), images, atol=0.5 / (LEVELS - 1))
+    x = dequantize(levels, seed=1)
+    assert ((x >= levels / LEVELS) & (x < (levels + 1) / LEVELS)).all()  # inside its own cell
+    assert torch.equal(x, dequantize(levels, seed=1))  # same seed, same noise
+    with pytest.raises(ValueError, match="levels"):
+        dequantize(torch.tensor([0, 256]))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        to_levels(torch.tensor([1.5]))

@@ -26,7 +26,15 @@ import torch
 
 from gdl_pyro._validation import as_count, generator
 
-__all__ = ["LID_RATIO", "make_tins", "measure_tins", "render_tins"]
+__all__ = [
+    "LEVELS",
+    "LID_RATIO",
+    "dequantize",
+    "make_tins",
+    "measure_tins",
+    "render_tins",
+    "to_levels",
+]
 
 # The lid ellipse's vertical semi-axis as a share of the image side: a view from slightly above.
 # It is the same for every tin so that width changes only the horizontal extent (a lid that grew
@@ -173,3 +181,35 @@ def measure_tins(images: torch.Tensor) -> torch.Tensor:
     width = (images[:, middle, :] > 0.5 * BODY_DARK).sum(-1) / size
     height = (images[:, :, middle] > 0.5 * BODY_BRIGHT).sum(-1) / size
     return torch.stack([height, width], -1).to(torch.get_default_dtype())
+
+
+# 8-bit images: 256 levels per pixel.
+LEVELS = 256
+
+
+def to_levels(images) -> torch.Tensor:
+    """Images with values in [0, 1] as 8-bit levels 0..255 (integers), as files store them."""
+    images = torch.as_tensor(images)
+    if not images.is_floating_point() or not torch.isfinite(images).all():
+        raise ValueError("images must be finite floating-point values in [0, 1]")
+    if images.numel() and (images.min() < 0 or images.max() > 1):
+        raise ValueError("images must hold values in [0, 1]")
+    return (images * (LEVELS - 1)).round().long()
+
+
+def dequantize(levels, *, seed: int | None = None) -> torch.Tensor:
+    """Uniform dequantisation: (k + u) / 256 with u ~ U(0, 1), a continuous point in level k's cell.
+
+    A continuous density p on [0, 1]^D then bounds the discrete probability of the levels,
+    log P(k) >= E_u[log p((k + u) / 256)] - D log 256 (Theis, van den Oord and Bethge, 2016), so
+    continuous models of 8-bit data are scored on one honest scale (bits per dimension).
+    """
+    levels = torch.as_tensor(levels)
+    if (
+        levels.is_floating_point()
+        or levels.numel()
+        and (levels.min() < 0 or levels.max() >= LEVELS)
+    ):
+        raise ValueError(f"levels must be integers in 0..{LEVELS - 1}")
+    noise = torch.rand(levels.shape, generator=generator(seed))
+    return (levels + noise) / LEVELS
