@@ -234,6 +234,13 @@ def test_s06_compare_fits(tmp_path):
     assert models["box (MLE)"]["heldout_missed"] > 0
     assert results["missed"]["box (MLE)"] == models["box (MLE)"]["heldout_missed"]
     assert "box (MLE)" not in results["heldout_ranking"]
+    # The verdict names the best fit by held-out gap and the best Pyro fit, never a baseline.
+    covered = [row for row in models.values() if row["heldout_missed"] == 0]
+    best = min(covered, key=lambda row: row["gap_nats"])
+    assert results["verdict"].startswith(f"best fit: {best['name']}, gap {best['gap_nats']:.3f}")
+    assert results["best_pyro"] not in {"KDE (bandwidth by CV)", "mixture K=4 (EM)"}
+    assert {"KDE (bandwidth by CV)", "mixture K=4 (EM)"} <= set(models)
+    assert all(row["fit_seconds"] >= 0 for row in models.values())
     # VI and NUTS agree on the Gaussian (same model, posterior nearly Gaussian).
     assert models["gaussian (VI)"]["heldout_nll"] == pytest.approx(
         models["gaussian (NUTS)"]["heldout_nll"], abs=0.05
