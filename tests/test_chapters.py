@@ -126,6 +126,20 @@ def run_script(name: str, tmp_path: Path, *extra: str) -> dict:
     return json.loads((out / "results.json").read_text())
 
 
+def test_every_parameter_in_a_parameters_cell_is_a_flag():
+    # chapter_args turns only the names it is given into flags: a size added to the parameters
+    # cell but not to sizes=[...] would silently ignore its command-line flag.
+    import re
+
+    for path in CHAPTER.glob("s[0-9][0-9]_*.py"):
+        source = path.read_text()
+        cell = source.split('# %% tags=["parameters"]')[1].split("# %%")[0]
+        assigned = re.findall(r"^(\w+) = ", cell, re.M)
+        sizes = re.search(r"sizes=\[(.*?)\]", source, re.S).group(1)
+        listed = re.findall(r'"(\w+)"', sizes)
+        assert assigned == ["seed", "quick", "quiet", "device", "out_dir", *listed], path.name
+
+
 def test_every_script_is_listed():
     on_disk = {p.name for p in CHAPTER.glob("s[0-9][0-9]_*.py")}
     assert on_disk == set(SCRIPTS), "add new chapter scripts to SCRIPTS with tiny arguments"
@@ -227,6 +241,10 @@ def test_s06_compare_fits(tmp_path):
         assert (row["name"] in results["loo_unconverged"]) == (not converged)
     assert all(row["num_draws"] == 4000 for row in with_loo if "VI" in row["name"])
     # The VI/NUTS width ratio, one number per weight, centre and scale of the K=2 mixture.
+    nuts_rhat = models["mixture K=2 (NUTS)"]["r_hat_max"]
+    agree = "agree" if nuts_rhat <= 1.01 else "disagree"
+    caveat = results["mixture_width_caveat"]
+    assert caveat.startswith(f"NUTS chains {agree} (r_hat {nuts_rhat:.2f})")
     ratios = results["mixture_vi_to_nuts_sd_ratio"]
     assert {"weights[0]", "weights[1]", "locs[1,0]", "scales[0,1]"} <= set(ratios)
     assert all(0 < r < 10 for r in ratios.values())

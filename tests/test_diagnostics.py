@@ -109,7 +109,7 @@ def test_comparison_ranks_mixture_above_gaussian_above_box():
     ]
     for fitted, name in zip(fits, ["mixture", "gaussian", "box"], strict=True):
         fitted.name = name
-    scores = {f.name: diagnostics.heldout_lpd(f, x_test) for f in fits}
+    scores = {f.name: f.log_prob(x_test) for f in fits}
     table, missed = diagnostics.compare_heldout(scores)
     assert list(table.index) == ["mixture", "gaussian"]
     # Decisively: the Gaussian's elpd is more than 4 standard errors of the difference below.
@@ -137,7 +137,7 @@ def test_heldout_table_by_hand():
     assert table.loc["b", "lpd_diff"] == 0 and table.loc["b", "dse"] == 0
 
 
-def test_heldout_lpd_is_the_log_of_the_mean_density_over_draws():
+def test_posterior_predictive_is_the_log_of_the_mean_density_over_draws():
     # Two posterior boxes: a point inside both, and a point that only the first covers.
     draws = {
         "low": torch.tensor([[0.0, 0.0], [0.0, 0.0]]),
@@ -145,9 +145,12 @@ def test_heldout_lpd_is_the_log_of_the_mean_density_over_draws():
     }
     fitted = PosteriorFit("toy", UniformBox, draws, [], 0.0, inference_data=None)
     points = torch.tensor([[0.5, 0.5], [1.5, 1.5]])
-    lpd = diagnostics.heldout_lpd(fitted, points)
+    lpd = fitted.log_prob(points)
     expected = torch.log(torch.tensor([(1 / 4 + 1) / 2, (1 / 4 + 0) / 2]))
     assert torch.allclose(lpd, expected)
+    assert torch.allclose(fitted.distribution().log_prob(points), expected)
+    expected_per_draw = torch.tensor([[-math.log(4)] * 2, [0.0, -math.inf]])
+    assert torch.allclose(fitted.log_density(points), expected_per_draw)  # (draws, points)
     assert torch.isfinite(lpd).all()  # one draw covering a point is enough
 
 

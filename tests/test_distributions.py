@@ -121,3 +121,16 @@ def test_log_prob_is_never_nan(corner, size, point):
     value = d.log_prob(torch.tensor(point))
     assert not torch.isnan(value)
     assert value.item() in (-math.inf, pytest.approx(-math.log(d.area.item()), rel=1e-5))
+
+
+def test_equal_weight_mixture_in_chunks_equals_all_at_once():
+    from gdl_pyro.distributions import CHUNK, EqualWeightMixture
+
+    draws = {"loc": torch.randn(7, 2, generator=torch.Generator().manual_seed(0))}
+    mixture = EqualWeightMixture(lambda loc: dist.Normal(loc, 1.0).to_event(1), draws)
+    points = torch.randn(CHUNK + 5, 2, generator=torch.Generator().manual_seed(1))
+    per_component = dist.Normal(draws["loc"], 1.0).to_event(1).log_prob(points.unsqueeze(-2))
+    assert torch.allclose(mixture.component_log_prob(points), per_component)
+    expected = torch.logsumexp(per_component, -1) - math.log(7)
+    assert torch.allclose(mixture.log_prob(points), expected)
+    assert mixture.log_prob(points[0]).shape == ()  # one point: nothing to split

@@ -87,10 +87,6 @@ common = {"seed": args.seed, "quiet": args.quiet, "device": args.device}
 mcmc_args = {"num_samples": args.num_samples, "warmup_steps": args.warmup, **common}
 vi_args = {"num_steps": args.svi_steps, "num_draws": args.num_samples, **common}
 
-# r_hat above this says the chains disagree (Vehtari et al., 2021, "Rank-normalization,
-# folding, and localization: an improved R-hat").
-RHAT_THRESHOLD = 1.01
-
 # %% [markdown]
 # ## Point fits: the MLE box and the flow (maximum likelihood, no posterior)
 # Beside them, the two fits a user would pick instead, from scikit-learn: a Gaussian kernel
@@ -171,7 +167,9 @@ for name, result in loo_results.items():
 extra["box (NUTS)"]["loo_not_reported"] = "support depends on the data (see the text)"
 # NUTS chains that disagree (r_hat above 1.01) have not found one posterior: their draws are
 # no posterior to leave points out of, so such a fit is not ranked either.
-unconverged = [name for name in loo_results if extra[name].get("r_hat_max", 1.0) > RHAT_THRESHOLD]
+unconverged = [
+    name for name in loo_results if extra[name].get("r_hat_max", 1.0) > diagnostics.RHAT_THRESHOLD
+]
 loo_table, loo_unreliable = diagnostics.compare_loo(
     {name: r for name, r in loo_results.items() if name not in unconverged}
 )
@@ -208,7 +206,7 @@ plots.save(fig, out / "compare_loo.png")
 # columns for what they hold: `heldout_lpd`, its `se`, and `lpd_diff` with its paired `dse`.
 
 # %%
-scores = {fitted.name: diagnostics.heldout_lpd(fitted, x_test) for fitted in fits}
+scores = {fitted.name: fitted.log_prob(x_test) for fitted in fits}
 heldout_table, missed = diagnostics.compare_heldout(scores)
 fig = plots.plot_heldout(
     heldout_table, title="Held-out log predictive density (fits that miss points are left out)"
@@ -285,7 +283,7 @@ width_ratio = diagnostics.sd_ratio(mix_vi, mix_nuts, var_names=["weights", "locs
 nuts_rhat = extra[f"mixture K={args.nuts_k} (NUTS)"]["r_hat_max"]
 width_caveat = (
     f"NUTS chains agree (r_hat {nuts_rhat:.2f}): the ratios compare VI with the posterior"
-    if nuts_rhat <= RHAT_THRESHOLD
+    if nuts_rhat <= diagnostics.RHAT_THRESHOLD
     else f"NUTS chains disagree (r_hat {nuts_rhat:.2f}): the ratios compare VI with a blend of solutions"
 )
 if not args.quiet:

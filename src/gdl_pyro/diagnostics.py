@@ -44,7 +44,6 @@ __all__ = [
     "compare_loo",
     "framework_table",
     "guide_draws",
-    "heldout_lpd",
     "khat_threshold",
     "pointwise_log_likelihood",
     "rhat_max",
@@ -54,6 +53,10 @@ __all__ = [
     "vi_loo",
 ]
 
+
+# r_hat above this says the chains disagree (Vehtari, Gelman, Simpson, Carpenter and Buerkner,
+# 2021, "Rank-normalization, folding, and localization: an improved R-hat").
+RHAT_THRESHOLD = 1.01
 
 # Guide draws per batch when a k-hat is computed from thousands of draws.
 KHAT_BATCH = 200
@@ -386,16 +389,6 @@ def compare_loo(results: dict) -> tuple[pd.DataFrame, dict[str, float]]:
     return pd.DataFrame.from_dict(rows, orient="index"), unreliable
 
 
-def heldout_lpd(fitted, x_test) -> torch.Tensor:
-    """Log predictive density of each held-out point, shape (N,): ``fitted.log_prob(x_test)``.
-
-    For a Bayesian fit that is the log of the density averaged over its draws (the posterior
-    predictive); for a point fit, the density at its one parameter value.
-    """
-    with torch.no_grad():
-        return fitted.log_prob(x_test)
-
-
 def compare_heldout(scores: dict[str, torch.Tensor]) -> tuple[pd.DataFrame, dict[str, int]]:
     """Rank fits, Bayesian or not, by their log predictive density of the same held-out points.
 
@@ -451,7 +444,7 @@ def framework_table(fits: list, x_test, *, num_samples: int = 100_000) -> list[d
     entropy = world.LandUniform().entropy().item()
     rows = []
     for fitted in fits:
-        lpd = heldout_lpd(fitted, x_test)
+        lpd = fitted.log_prob(x_test)  # a Bayesian fit's: the posterior predictive's
         finite = torch.isfinite(lpd)
         start = time.perf_counter()
         samples = fitted.sample(num_samples)

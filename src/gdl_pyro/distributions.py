@@ -103,6 +103,10 @@ class UniformBox(TorchDistribution):
         return torch.log(self.area)
 
 
+# Values per chunk when every component's density is evaluated at once.
+CHUNK = 2048
+
+
 class EqualWeightMixture(TorchDistribution):
     r"""An equal-weight mixture of one family over S parameter values.
 
@@ -135,11 +139,23 @@ class EqualWeightMixture(TorchDistribution):
         event_shape = make(**{k: v[:1] for k, v in draws.items()}).event_shape
         super().__init__(torch.Size(), event_shape, validate_args=validate_args)
 
+    def component_log_prob(self, value) -> torch.Tensor:
+        """log p(value | theta_s) for every component s: shape value's batch + (S,).
+
+        Computed in chunks of the values' first dimension: a K-component mixture's
+        (N, S, K) densities for thousands of points and draws at once would not fit in memory.
+        """
+        components = self.make(**self.draws)
+        value = value.unsqueeze(-1 - len(self.event_shape))
+        if value.dim() < 3:  # no leading dimension to split
+            return components.log_prob(value)
+        return torch.cat([components.log_prob(part) for part in value.split(CHUNK)], 0)
+
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
-        per_draw = self.make(**self.draws).log_prob(value.unsqueeze(-1 - len(self.event_shape)))
-        return torch.logsumexp(per_draw, -1) - math.log(self.num_draws)
+        per_component = self.component_log_prob(value)
+        return torch.logsumexp(per_component, -1) - math.log(self.num_draws)
 
     def sample(self, sample_shape=torch.Size()):
         shape = torch.Size(sample_shape) + self.batch_shape

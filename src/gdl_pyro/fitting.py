@@ -30,7 +30,6 @@ seeded by ``seed``, and leaves the caller's torch, NumPy and Python RNG states a
 top of a notebook still makes everything after it reproducible.
 """
 
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -46,9 +45,6 @@ from gdl_pyro.distributions import EqualWeightMixture
 from gdl_pyro.infer import fit_mcmc, fit_svi
 
 __all__ = ["DensityFit", "NUTSFit", "PointFit", "PosteriorFit", "VIFit", "nuts_fit", "vi_fit"]
-
-# Points per chunk when every draw's density is evaluated at once.
-LOG_DENSITY_CHUNK = 2048
 
 
 class DensityFit:
@@ -131,16 +127,8 @@ class PosteriorFit(DensityFit):
     def log_density(self, x) -> torch.Tensor:
         """log p(x_i | theta_s) for every draw s and point i: shape (S, N)."""
         x = as_points(x, allow_empty=True)
-        per_draw = self._make(**self.draws)
-        with torch.no_grad():  # in chunks of points: a mixture's (N, S, K) would not fit otherwise
-            chunks = [
-                per_draw.log_prob(part.unsqueeze(-2)).T for part in x.split(LOG_DENSITY_CHUNK)
-            ]
-        return torch.cat(chunks, -1) if chunks else torch.zeros(self.num_draws, 0)
-
-    def log_prob(self, x) -> torch.Tensor:
-        per_draw = self.log_density(x)
-        return torch.logsumexp(per_draw, 0) - math.log(per_draw.shape[0])
+        with torch.no_grad():
+            return self.distribution().component_log_prob(x).T
 
     def inference_data(self):
         """ArviZ InferenceData: posterior draws, per-draw log-likelihood, observed data."""

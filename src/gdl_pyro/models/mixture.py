@@ -263,9 +263,6 @@ def assign(fitted: VIFit, x) -> torch.Tensor:
     x = as_points(x)
     conditioned = poutine.condition(model, data=fitted.median())
     decoder = infer_discrete(conditioned, first_available_dim=-2, temperature=0)
-    trace = poutine.trace(decoder).get_trace(x, num_components=_num_components(fitted))
+    num_components = fitted.draws["weights"].shape[-1]
+    trace = poutine.trace(decoder).get_trace(x, num_components=num_components)
     return trace.nodes["assignment"]["value"]
-
-
-def _num_components(fitted) -> int:
-    return fitted.draws["weights"].shape[-1]
