@@ -100,3 +100,16 @@ def test_compare_plot_with_nothing_to_rank_says_so():
 
     fig = plots.plot_compare(pd.DataFrame(), title="LOO", xlabel="elpd")
     assert "fewer than two fits" in fig.axes[0].texts[0].get_text()
+
+
+def test_loo_plot_draws_every_fit_and_says_why_some_are_not_ranked():
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {"elpd_loo": [-120.0, -100.0], "se": [3.0, 4.0]}, index=["trusted", "doubtful"]
+    )
+    ax = plots.plot_loo(table, {"doubtful": "k-hat 1.20 > 0.70"}, title="t").axes[0]
+    heights = {tick.get_text(): tick.get_position()[1] for tick in ax.get_yticklabels()}
+    assert heights["doubtful"] > heights["trusted"]  # the best elpd (-100) on top
+    assert [text.get_text().strip() for text in ax.texts] == ["not ranked: k-hat 1.20 > 0.70"]
+    assert len(ax.lines) >= 2  # both fits drawn, none dropped

@@ -180,6 +180,7 @@ loo_reliability = pd.DataFrame(
         "threshold": [float(r.good_k) for r in loo_results.values()],
         "r_hat": [extra[name].get("r_hat_max", float("nan")) for name in loo_results],
         "elpd_loo": [float(r.elpd_loo) for r in loo_results.values()],
+        "se": [float(r.se) for r in loo_results.values()],
         "ranked": [name in loo_table.index for name in loo_results],
     },
     index=list(loo_results),
@@ -187,15 +188,21 @@ loo_reliability = pd.DataFrame(
 loo_reliability
 
 # %% [markdown]
-# The fits whose every k-hat is below its threshold and whose chains agree, ranked by
-# az.compare:
+# Every fit's elpd_loo, with the ones that cannot be trusted drawn hollow and saying why: a
+# k-hat above its threshold, or chains that disagree. Only the filled ones are ranked
+# (`loo_ranking` in results.json, by az.compare).
 
 # %%
-fig = plots.plot_compare(
-    loo_table,
-    title="PSIS-LOO on the training points (fits whose k-hat is below its threshold)",
-    xlabel="elpd_loo (nats; higher is better)",
-)
+reasons = {
+    name: (
+        f"k-hat {row['k-hat max']:.2f} > {row['threshold']:.2f}"
+        if row["k-hat max"] > row["threshold"]
+        else f"r_hat {row['r_hat']:.2f} > {diagnostics.RHAT_THRESHOLD}"
+    )
+    for name, row in loo_reliability.iterrows()
+    if not row["ranked"]
+}
+fig = plots.plot_loo(loo_reliability, reasons, title="PSIS-LOO on the training points")
 plots.save(fig, out / "compare_loo.png")
 
 # %% [markdown]

@@ -26,6 +26,7 @@ __all__ = [
     "plot_arviz",
     "plot_compare",
     "plot_heldout",
+    "plot_loo",
     "label_points",
     "map_legend",
     "map_axes",
@@ -298,6 +299,43 @@ def plot_compare(table, *, title: str, xlabel: str) -> Figure:
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=11)
     ax.tick_params(axis="x", labelrotation=20)
+    return fig
+
+
+def plot_loo(table, reasons: Mapping[str, str], *, title: str) -> Figure:
+    """elpd_loo of every fit with its standard error, best at the top; unreliable ones hollow.
+
+    ``table`` has columns ``elpd_loo`` and ``se``, one row a fit; ``reasons`` maps the fits whose
+    LOO cannot be trusted to why (drawn beside their hollow marker). Nothing is left out, so the
+    figure never goes empty when no fit is reliable.
+    """
+    table = table.sort_values("elpd_loo", ascending=False)
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(table) + 1.6), layout="constrained")
+    rows = np.arange(len(table))[::-1]
+    for row, (name, entry) in zip(rows, table.iterrows(), strict=True):
+        trusted = name not in reasons
+        ax.errorbar(
+            entry["elpd_loo"],
+            row,
+            xerr=entry["se"],
+            fmt="o",
+            color=DATA_COLOR,
+            markerfacecolor=DATA_COLOR if trusted else "white",
+        )
+        if not trusted:
+            ax.annotate(
+                f"  not ranked: {reasons[name]}",
+                (entry["elpd_loo"], row),
+                xytext=(6, 6),
+                textcoords="offset points",
+                fontsize=8,
+                color="gray",
+            )
+    ax.set_yticks(rows, table.index)
+    ax.set_xlabel("elpd_loo (nats; higher is better)")
+    ax.set_title(title, fontsize=11)
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.margins(x=0.25)
     return fig
 
 
