@@ -95,13 +95,6 @@ def test_heldout_plot_puts_the_best_fit_on_top_with_its_error_bar():
     assert ax.get_xlim()[0] < -124 and ax.get_xlim()[1] > -97  # error bars inside the axes
 
 
-def test_compare_plot_with_nothing_to_rank_says_so():
-    import pandas as pd
-
-    fig = plots.plot_compare(pd.DataFrame(), title="LOO", xlabel="elpd")
-    assert "fewer than two fits" in fig.axes[0].texts[0].get_text()
-
-
 def test_loo_plot_draws_every_fit_and_says_why_some_are_not_ranked():
     import pandas as pd
 
@@ -110,6 +103,7 @@ def test_loo_plot_draws_every_fit_and_says_why_some_are_not_ranked():
     )
     ax = plots.plot_loo(table, {"doubtful": "k-hat 1.20 > 0.70"}, title="t").axes[0]
     heights = {tick.get_text(): tick.get_position()[1] for tick in ax.get_yticklabels()}
-    assert heights["doubtful"] > heights["trusted"]  # the best elpd (-100) on top
-    assert [text.get_text().strip() for text in ax.texts] == ["not ranked: k-hat 1.20 > 0.70"]
+    doubtful = "doubtful\n(not ranked: k-hat 1.20 > 0.70)"
+    assert set(heights) == {"trusted", doubtful}
+    assert heights[doubtful] > heights["trusted"]  # the best elpd (-100) on top
     assert len(ax.lines) >= 2  # both fits drawn, none dropped

@@ -197,7 +197,7 @@ reasons = {
     name: (
         f"k-hat {row['k-hat max']:.2f} > {row['threshold']:.2f}"
         if row["k-hat max"] > row["threshold"]
-        else f"r_hat {row['r_hat']:.2f} > {diagnostics.RHAT_THRESHOLD}"
+        else f"r_hat {row['r_hat']:.3f} > {diagnostics.RHAT_THRESHOLD}"
     )
     for name, row in loo_reliability.iterrows()
     if not row["ranked"]

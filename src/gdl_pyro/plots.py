@@ -24,7 +24,6 @@ __all__ = [
     "add_box",
     "add_points",
     "plot_arviz",
-    "plot_compare",
     "plot_heldout",
     "plot_loo",
     "label_points",
@@ -284,33 +283,15 @@ def plot_image_grid(
     return fig
 
 
-def plot_compare(table, *, title: str, xlabel: str) -> Figure:
-    """az.plot_compare on a figure sized for its model names, the axis saying what it compares.
-
-    With fewer than two fits there is nothing to rank: the figure says so instead of failing.
-    """
-    fig, ax = plt.subplots(figsize=(9, 0.55 * max(len(table), 2) + 1.6), layout="constrained")
-    if len(table) < 2:
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, "fewer than two fits to rank", ha="center", va="center", fontsize=12)
-        ax.set_title(title, fontsize=11)
-        return fig
-    az.plot_compare(table, ax=ax, textsize=10, insample_dev=False, legend=False, title=False)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=11)
-    ax.tick_params(axis="x", labelrotation=20)
-    return fig
-
-
 def plot_loo(table, reasons: Mapping[str, str], *, title: str) -> Figure:
     """elpd_loo of every fit with its standard error, best at the top; unreliable ones hollow.
 
     ``table`` has columns ``elpd_loo`` and ``se``, one row a fit; ``reasons`` maps the fits whose
-    LOO cannot be trusted to why (drawn beside their hollow marker). Nothing is left out, so the
-    figure never goes empty when no fit is reliable.
+    LOO cannot be trusted to why (written under their name). Nothing is left out, so the figure
+    never goes empty when no fit is reliable.
     """
     table = table.sort_values("elpd_loo", ascending=False)
-    fig, ax = plt.subplots(figsize=(9, 0.55 * len(table) + 1.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(9, 0.7 * len(table) + 1.6), layout="constrained")
     rows = np.arange(len(table))[::-1]
     for row, (name, entry) in zip(rows, table.iterrows(), strict=True):
         trusted = name not in reasons
@@ -322,20 +303,15 @@ def plot_loo(table, reasons: Mapping[str, str], *, title: str) -> Figure:
             color=DATA_COLOR,
             markerfacecolor=DATA_COLOR if trusted else "white",
         )
-        if not trusted:
-            ax.annotate(
-                f"  not ranked: {reasons[name]}",
-                (entry["elpd_loo"], row),
-                xytext=(6, 6),
-                textcoords="offset points",
-                fontsize=8,
-                color="gray",
-            )
-    ax.set_yticks(rows, table.index)
+    labels = [
+        name if name not in reasons else f"{name}\n(not ranked: {reasons[name]})"
+        for name in table.index
+    ]
+    ax.set_yticks(rows, labels, fontsize=9)
     ax.set_xlabel("elpd_loo (nats; higher is better)")
     ax.set_title(title, fontsize=11)
     ax.tick_params(axis="x", labelrotation=20)
-    ax.margins(x=0.25)
+    ax.margins(x=0.1)
     return fig
 
 
