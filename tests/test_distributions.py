@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gdl_pyro.distributions import UniformBox
+from gdl_pyro.distributions import PiecewiseUniform, UniformBox
 
 # The midpoint rule on a 0.05-degree grid misses at most a strip of one cell along the
 # perimeter: step * perimeter / area, below 0.01 for the boxes used here.
@@ -134,3 +134,45 @@ def test_equal_weight_mixture_in_chunks_equals_all_at_once():
     expected = torch.logsumexp(per_component, -1) - math.log(7)
     assert torch.allclose(mixture.log_prob(points), expected)
     assert mixture.log_prob(points[0]).shape == ()  # one point: nothing to split
+
+
+def test_piecewise_uniform_is_the_mixture_of_uniforms_it_names():
+    logits = torch.randn(3, 6, generator=torch.Generator().manual_seed(0))
+    edges = torch.linspace(-90.0, 90.0, 7)
+    mixture = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(logits=logits),
+        torch.distributions.Uniform(
+            edges[:-1].expand(3, 6), edges[1:].expand(3, 6), validate_args=False
+        ),
+        validate_args=False,
+    )
+    value = torch.rand(50, 3, generator=torch.Generator().manual_seed(1)) * 179.0 - 89.5
+    histogram = PiecewiseUniform(-90.0, 90.0, logits)
+    assert torch.allclose(histogram.log_prob(value), mixture.log_prob(value), atol=1e-5)
+    # high joins the last bin; outside the support (validation off) the density is 0, not NaN
+    edge = PiecewiseUniform(-90.0, 90.0, logits[0], validate_args=False)
+    assert torch.isfinite(edge.log_prob(torch.tensor(90.0)))
+    assert edge.log_prob(torch.tensor(90.5)) == -math.inf
+    with pytest.raises(ValueError, match="support"):
+        PiecewiseUniform(-90.0, 90.0, logits[0]).log_prob(torch.tensor(91.0))
+
+
+def test_piecewise_uniform_integrates_to_one_and_samples_its_bins():
+    logits = torch.randn(8, generator=torch.Generator().manual_seed(2))
+    histogram = PiecewiseUniform(0.0, 4.0, logits)
+    grid = torch.linspace(0.0, 4.0, 4001)[:-1] + 0.0005  # midpoints of 0.001-wide cells
+    assert histogram.log_prob(grid).exp().sum().item() * 0.001 == pytest.approx(1.0, abs=1e-5)
+    pyro.set_rng_seed(3)
+    draws = histogram.sample((40000,))
+    assert draws.min() >= 0.0 and draws.max() <= 4.0
+    shares = torch.bincount((draws / 0.5).long(), minlength=8) / 40000
+    # each share's binomial sd is at most sqrt(0.25 / 40000) = 0.0025; 0.01 is four of them
+    assert torch.allclose(shares, logits.softmax(-1), atol=0.01)
+    assert histogram.expand((5,)).sample().shape == (5,)
+
+
+def test_piecewise_uniform_bad_arguments():
+    with pytest.raises(ValueError, match="low and high"):
+        PiecewiseUniform(1.0, 1.0, torch.zeros(3))
+    with pytest.raises(ValueError, match="logits"):
+        PiecewiseUniform(0.0, 1.0, torch.tensor(0.0))

@@ -21,7 +21,7 @@ from gdl_pyro.data import world
 from gdl_pyro.data.tins import make_tins
 from gdl_pyro.distributions import UniformBox
 from gdl_pyro.infer import fit_svi
-from gdl_pyro.models import box, flow, gaussian, mixture, ppca, vae
+from gdl_pyro.models import autoregressive, box, flow, gaussian, mixture, ppca, vae
 from gdl_pyro.models.classify import LogisticClassifier
 
 X = world.sample_land(300, seed=0)
@@ -42,6 +42,9 @@ FITS = {
         X, num_components=3, num_steps=20, num_draws=10, quiet=True, seed=seed
     ),
     "flow": lambda seed: flow.fit(X, num_layers=1, num_steps=5, quiet=True, seed=seed),
+    "autoregressive": lambda seed: autoregressive.fit(
+        X, num_components=3, hidden_dim=8, num_steps=5, quiet=True, seed=seed
+    ),
     "ppca svi": lambda seed: ppca.fit(IMAGES, method="svi", num_steps=5, quiet=True, seed=seed),
     "vae": lambda seed: vae.fit(IMAGES, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
     "logistic": lambda seed: LogisticClassifier(5).fit(
@@ -107,6 +110,9 @@ def test_fits_in_one_session_never_share_parameters():
     f1 = flow.fit(X, num_layers=1, num_steps=10, quiet=True, seed=0)
     f1_density = f1.log_prob(PROBE).clone()
     flow.fit(X, num_layers=1, num_steps=10, quiet=True, seed=1)
+    r1 = autoregressive.fit(X, num_components=3, hidden_dim=8, num_steps=10, quiet=True, seed=0)
+    r1_density = r1.log_prob(PROBE).clone()
+    autoregressive.fit(X, num_components=3, hidden_dim=8, num_steps=10, quiet=True, seed=1)
     v1 = vae.fit(IMAGES, hidden_dim=8, num_steps=10, quiet=True, seed=0)
     v1_codes = v1.encode(IMAGES).clone()
     v1_bound = v1.log_prob_lower_bound(IMAGES, num_particles=3, seed=0).clone()
@@ -118,6 +124,7 @@ def test_fits_in_one_session_never_share_parameters():
     assert torch.equal(a.log_prob(PROBE), a_density)
     assert all(torch.equal(a.median()[k], a_median[k]) for k in a_median)
     assert torch.equal(f1.log_prob(PROBE), f1_density)
+    assert torch.equal(r1.log_prob(PROBE), r1_density)
     assert torch.equal(v1.encode(IMAGES), v1_codes)
     assert torch.equal(v1.log_prob_lower_bound(IMAGES, num_particles=3, seed=0), v1_bound)
     assert torch.equal(l1.predict_proba(PROBE, seed=0), l1_proba)
@@ -223,3 +230,15 @@ def test_importing_the_library_leaves_the_matplotlib_backend_alone():
     )
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == "svg"
+
+
+def test_importing_the_library_leaves_torch_distribution_validation_as_it_was():
+    # Zuko's import switches validation off for every torch distribution; ours must not. (Pyro's
+    # own import switches it on, so pyro comes first, as in any user's notebook.)
+    code = (
+        "import torch, pyro; torch.distributions.Distribution.set_default_validate_args({0});"
+        "import gdl_pyro, gdl_pyro.models;"
+        "assert torch.distributions.Distribution._validate_args is {0}"
+    )
+    for value in (True, False):
+        subprocess.run([sys.executable, "-c", code.format(value)], check=True)

@@ -7,7 +7,13 @@ from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
 
-__all__ = ["SAMPLE_SPACE_HIGH", "SAMPLE_SPACE_LOW", "EqualWeightMixture", "UniformBox"]
+__all__ = [
+    "SAMPLE_SPACE_HIGH",
+    "SAMPLE_SPACE_LOW",
+    "EqualWeightMixture",
+    "PiecewiseUniform",
+    "UniformBox",
+]
 
 # The chapter's sample space: every (longitude, latitude) on the map.
 SAMPLE_SPACE_LOW = (-180.0, -90.0)
@@ -163,3 +169,68 @@ class EqualWeightMixture(TorchDistribution):
         with torch.no_grad():
             points = self.make(**{k: v[index] for k, v in self.draws.items()}).sample()
         return points.reshape(shape + self.event_shape)
+
+
+class PiecewiseUniform(TorchDistribution):
+    r"""A histogram density on [low, high]: a categorical over equal bins, uniform inside each.
+
+    .. math:: p(x) = \frac{\pi_{b(x)}}{w}, \qquad w = \frac{\text{high} - \text{low}}{B},
+              \quad \pi = \operatorname{softmax}(\text{logits})
+
+    It is the same density as ``MixtureSameFamily(Categorical(logits), Uniform(edges[:-1],
+    edges[1:]))``, scored by looking up one bin instead of summing over all B components.
+    Its support is [low, high], and ``high`` itself joins the last bin; with validation off,
+    ``log_prob`` is ``-inf`` outside the support (never NaN).
+
+    Parameters
+    ----------
+    low, high : float
+        The interval; ``low < high``.
+    logits : torch.Tensor of shape (..., B)
+        Unnormalised log-probabilities of the B bins; leading dimensions are batch dimensions.
+    """
+
+    arg_constraints = {"logits": constraints.real_vector}
+    has_rsample = False
+
+    def __init__(self, low: float, high: float, logits, validate_args=None):
+        logits = torch.as_tensor(logits)
+        if logits.dim() == 0 or logits.shape[-1] < 1:
+            raise ValueError("logits must have a last dimension of at least one bin")
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"low and high must be finite with low < high; got {low}, {high}")
+        self.low, self.high, self.logits = float(low), float(high), logits
+        self.width = (self.high - self.low) / logits.shape[-1]
+        super().__init__(logits.shape[:-1], validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.interval(self.low, self.high)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(PiecewiseUniform, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.low, new.high, new.width = self.low, self.high, self.width
+        new.logits = self.logits.expand(batch_shape + self.logits.shape[-1:])
+        super(PiecewiseUniform, new).__init__(batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        num_bins = self.logits.shape[-1]
+        inside = (value >= self.low) & (value <= self.high)
+        index = ((value - self.low) / self.width).floor().clamp(0, num_bins - 1).long()
+        log_probs = self.logits.log_softmax(-1)
+        shape = torch.broadcast_shapes(value.shape, log_probs.shape[:-1])
+        log_probs = log_probs.expand(shape + log_probs.shape[-1:])
+        picked = log_probs.gather(-1, index.expand(shape).unsqueeze(-1)).squeeze(-1)
+        return torch.where(inside, picked - math.log(self.width), -math.inf)
+
+    def sample(self, sample_shape=torch.Size()):
+        with torch.no_grad():
+            shape = self._extended_shape(sample_shape)
+            bins = torch.distributions.Categorical(logits=self.logits).sample(sample_shape)
+            offset = torch.rand(shape, dtype=self.logits.dtype, device=self.logits.device)
+            return self.low + self.width * (bins.to(offset.dtype) + offset)

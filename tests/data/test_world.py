@@ -145,3 +145,17 @@ def test_sample_land_rejects_bad_counts(bad):
 
 def test_sample_land_zero_points_is_empty():
     assert world.sample_land(0).shape == (0, 2)
+
+
+def test_jitter_keeps_points_on_the_map_and_wraps_longitude():
+    torch.manual_seed(0)
+    edge = torch.tensor([[179.9, 89.9], [-179.9, -89.9]]).repeat(5000, 1)
+    moved = world.jitter(edge, 1.0)
+    assert moved[:, 0].abs().max() <= 180 and moved[:, 1].abs().max() <= 90
+    # half the points near 180 cross the seam and reappear near -180 (not at 181)
+    crossed = (moved[0::2, 0] < 0).double().mean().item()
+    assert 0.4 < crossed < 0.6
+    assert moved[:, 0].abs().min() > 170  # still near the seam, on one side or the other
+    assert torch.equal(world.jitter(edge, 0), edge)
+    with pytest.raises(ValueError, match="noise"):
+        world.jitter(edge, -1.0)

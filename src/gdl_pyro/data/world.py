@@ -38,6 +38,7 @@ __all__ = [
     "LandUniform",
     "coverage",
     "is_land",
+    "jitter",
     "land_area",
     "land_area_in_box",
     "land_mask",
@@ -123,6 +124,31 @@ class LandUniform(UniformOverCells):
 
     def __init__(self, validate_args=None):
         super().__init__(_mask(), validate_args=validate_args)
+
+
+def as_noise(noise) -> float:
+    """``noise`` checked as a standard deviation in degrees: finite and >= 0."""
+    if not (isinstance(noise, int | float) and math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number of degrees >= 0; got {noise!r}")
+    return float(noise)
+
+
+def jitter(points: torch.Tensor, noise: float) -> torch.Tensor:
+    """Points plus N(0, noise^2) in degrees, kept on the map.
+
+    Longitude wraps round the globe (a point pushed east of 180 reappears east of -180), and
+    latitude reflects at the poles. Training on freshly jittered points at every step is noise
+    regularisation (Rothfuss et al., 2019): a network can no longer sharpen onto single
+    training points. ``noise=0`` returns the points as they are. Draws from torch's RNG.
+    """
+    noise = as_noise(noise)
+    if noise == 0:
+        return points
+    noisy = points + noise * torch.randn_like(points)
+    lon = torch.remainder(noisy[..., 0] + 180.0, 360.0) - 180.0
+    lat = noisy[..., 1]
+    lat = torch.where(lat > 90.0, 180.0 - lat, torch.where(lat < -90.0, -180.0 - lat, lat))
+    return torch.stack([lon, lat], dim=-1)
 
 
 # A point of p_data counts as covered when the model gives it at least 1% of p_data's density.
