@@ -52,6 +52,8 @@ SCRIPTS = {
         "60",
         "--flow-layers",
         "2",
+        "--ar-steps",
+        "60",
         "--num-generated",
         "1000",
         "--num-shown",
@@ -72,6 +74,22 @@ SCRIPTS = {
         "6",
         "--num-draws",
         "40",
+    ],
+    "s09_taxonomy.py": [
+        "--num-train",
+        "1500",
+        "--num-heldout",
+        "1500",
+        "--num-generated",
+        "4000",
+        "--num-shown",
+        "300",
+        "--ar-steps",
+        "150",
+        "--flow-steps",
+        "60",
+        "--grid-step",
+        "6",
     ],
     "s07_representation.py": [
         "--num-train",
@@ -299,6 +317,38 @@ def test_s08_generative_vs_discriminative(tmp_path):
     assert khat == "inf" or khat > results["logistic_khat_threshold"]
     draws = results["logistic_khat_draws"]
     assert results["logistic_khat_threshold"] == pytest.approx(min(1 - 1 / math.log10(draws), 0.7))
+
+
+def test_s09_taxonomy(tmp_path):
+    results = run_script("s09_taxonomy.py", tmp_path)
+    assert results["entropy_bound"] == pytest.approx(LOG_LAND_AREA, abs=1e-3)
+    assert results["num_train"] == 1500
+    rows = {row["name"]: row for row in results["families"]}
+    keys = {
+        "name",
+        "family",
+        "nll",
+        "nll_kind",
+        "gap_nats",
+        "accuracy",
+        "land_mass_tv",
+        "samples_per_second",
+        "fit_seconds",
+    }
+    assert all(set(row) == keys for row in rows.values())
+    assert {row["family"] for row in rows.values()} == {"baseline", "autoregressive", "flow"}
+    assert all(row["nll_kind"] == "exact" for row in rows.values())  # all four have densities
+    for row in rows.values():
+        assert row["gap_nats"] == pytest.approx(row["nll"] - results["entropy_bound"])
+        assert 0 <= row["land_mass_tv"] <= 1 and row["samples_per_second"] > 0
+    # The box's accuracy has a closed form near 0.35 (land area over a box that spans the map);
+    # every family, even after 150 steps, puts more of its samples on land.
+    box_row = rows["box (MLE)"]
+    assert 0.3 < box_row["accuracy"] < 0.4
+    assert all(row["accuracy"] > box_row["accuracy"] for row in rows.values() if row is not box_row)
+    gaps = [row["gap_nats"] for row in results["families"]]
+    assert gaps == sorted(gaps)  # best first
+    assert results["verdict"].startswith("best exact family: ")
 
 
 def test_quick_mode_runs(tmp_path):

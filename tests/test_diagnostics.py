@@ -260,3 +260,16 @@ def test_bits_per_dimension_against_closed_forms():
     assert diagnostics.bits_per_dim(
         torch.tensor(0.0), num_dims=4, levels=2
     ).item() == pytest.approx(1)
+
+
+def test_land_mass_tv_known_values():
+    # One land mass only: q is all on it, so TV = 1 - p_k exactly.
+    prior = world.land_mass_prior()
+    for k, name in enumerate(world.LAND_MASSES):
+        points = world.sample_land_mass(name, 200, seed=k)
+        assert diagnostics.land_mass_tv(points) == pytest.approx(1 - prior[k].item(), abs=1e-6)
+    # Samples of p_data itself: only sampling noise. With 5 classes and 40,000 points each
+    # |q_k - p_k| has sd at most 0.0025, so the TV stays below 0.01.
+    assert diagnostics.land_mass_tv(world.sample_land(40_000, seed=9)) < 0.01
+    # Nothing on the five masses (all at sea): undefined, reported as NaN, not as 0.
+    assert math.isnan(diagnostics.land_mass_tv(torch.tensor([[-150.0, 0.0]])))

@@ -34,7 +34,8 @@ k = 30  # components of the VI mixture
 nuts_k = 3  # components of the NUTS mixture
 svi_steps = 1500  # SVI steps for the VI fits
 flow_steps = 1500  # optimisation steps of the flow
-flow_layers = 8  # spline coupling layers
+flow_layers = 3  # spline transforms of the flow (Zuko's NSF)
+ar_steps = 1500  # optimisation steps of the autoregressive model
 khat_draws = 1000  # guide draws for each VI fit's PSIS k-hat
 loo_draws = 4000  # guide draws for each VI fit's PSIS-LOO
 num_generated = 20_000  # samples for accuracy and speed
@@ -49,7 +50,7 @@ import pyro
 from gdl_pyro import diagnostics, plots
 from gdl_pyro.data import world
 from gdl_pyro.diagnostics import az
-from gdl_pyro.models import box, flow, gaussian, kde, mixture
+from gdl_pyro.models import autoregressive, box, flow, gaussian, kde, mixture
 from gdl_pyro.scripting import chapter_args, write_results
 
 # %%
@@ -67,6 +68,7 @@ args = chapter_args(
         "svi_steps",
         "flow_steps",
         "flow_layers",
+        "ar_steps",
         "khat_draws",
         "loo_draws",
         "num_generated",
@@ -75,7 +77,7 @@ args = chapter_args(
 )
 if args.quick:
     args.num_data, args.num_heldout, args.num_samples, args.warmup = 400, 2000, 40, 40
-    args.k, args.svi_steps, args.flow_steps, args.flow_layers = 5, 150, 100, 2
+    args.k, args.svi_steps, args.flow_steps, args.flow_layers, args.ar_steps = 5, 150, 100, 2, 100
     args.num_generated, args.num_shown = 2000, 1000
 pyro.set_rng_seed(args.seed)
 out = args.out_dir
@@ -88,7 +90,12 @@ mcmc_args = {"num_samples": args.num_samples, "warmup_steps": args.warmup, **com
 vi_args = {"num_steps": args.svi_steps, "num_draws": args.num_samples, **common}
 
 # %% [markdown]
-# ## Point fits: the MLE box and the flow (maximum likelihood, no posterior)
+# ## Point fits: the MLE box, the flow and the autoregressive model (maximum likelihood)
+# The flow and the autoregressive model are the tractable families of s09 (which explains them),
+# here with 3,000 points instead of 20,000. With seven times sparser points, each step's data
+# are blurred more (1.5 and 2 degrees of noise, where s09 uses 0 and 0.6), and the autoregressive
+# network is smaller: otherwise both fit the training points and lose on held-out ones.
+#
 # Beside them, the two fits a user would pick instead, from scikit-learn: a Gaussian kernel
 # density estimate whose bandwidth 5-fold cross-validation chooses, and an EM mixture with as
 # many components as the VI mixture below. Both are written as Pyro distributions, so they
@@ -97,7 +104,16 @@ vi_args = {"num_steps": args.svi_steps, "num_draws": args.num_samples, **common}
 # %%
 fits = [
     box.fit(x, **common),
-    flow.fit(x, num_layers=args.flow_layers, num_steps=args.flow_steps, **common),
+    flow.fit(x, num_layers=args.flow_layers, num_steps=args.flow_steps, noise=1.5, **common),
+    autoregressive.fit(
+        x,
+        num_steps=args.ar_steps,
+        noise=2.0,
+        hidden_dim=128,
+        num_frequencies=4,
+        num_lat_bins=180,
+        **common,
+    ),
     kde.fit(x, **common),
     mixture.fit(x, num_components=args.k, method="em", **common),
 ]
@@ -326,12 +342,24 @@ by_gap = sorted(
 # The two fits from scikit-learn, the yardstick a user would pick instead of Pyro.
 baselines = {f.name for f in fits if isinstance(f, kde.KDEFit | mixture.EMFit)}
 pyro_best = next(row for row in by_gap if row["name"] not in baselines)
+kde_row = next(row for row in table if row["name"].startswith("KDE"))
 verdict = (
     f"best fit: {by_gap[0]['name']}, gap {by_gap[0]['gap_nats']:.3f} nats in "
     f"{by_gap[0]['fit_seconds']:.1f} s; best Pyro fit: {pyro_best['name']}, gap "
-    f"{pyro_best['gap_nats']:.3f} nats in {pyro_best['fit_seconds']:.1f} s"
+    f"{pyro_best['gap_nats']:.3f} nats in {pyro_best['fit_seconds']:.1f} s; the KDE: gap "
+    f"{kde_row['gap_nats']:.3f} nats in {kde_row['fit_seconds']:.1f} s"
 )
 pd.DataFrame(table).set_index("name")[["gap_nats", "accuracy", "coverage", "fit_seconds"]].round(3)
+
+# %% [markdown]
+# At the defaults (seed 0) the autoregressive model and the flow come out on top, 0.27 nats
+# from the bound, and the KDE is next at 0.28: the families win by about 0.01 nats, some 3.6
+# standard errors of the paired held-out difference (`dse` in the held-out table), at ten to
+# twenty times the KDE's one second of fitting. EM at K = 30 (0.34 nats) takes a tenth of a
+# second; the VI mixture with the same K (0.36) takes about ten. On a 2-D density with 3,000
+# points, a tuned KDE is a hard baseline: the neural families only pull ahead with noise
+# regularisation, and by more with more data (s09, at 20,000 points). The verdict line above is
+# this run's own.
 
 # %% [markdown]
 # ## The section's numbers

@@ -43,6 +43,7 @@ __all__ = [
     "compare_heldout",
     "compare_loo",
     "framework_table",
+    "land_mass_tv",
     "guide_draws",
     "khat_threshold",
     "pointwise_log_likelihood",
@@ -433,6 +434,23 @@ def compare_heldout(scores: dict[str, torch.Tensor]) -> tuple[pd.DataFrame, dict
     return pd.DataFrame(rows, index=order), missed
 
 
+def land_mass_tv(samples) -> float:
+    """Total variation between the samples' shares over the five land masses and p_data's.
+
+    Of the samples that fall on one of s08's five land masses (``world.LAND_MASSES``), the share
+    on each, q_k, is compared with its share of p_data, p_k = ``world.land_mass_prior()``:
+    TV = (1/2) sum_k |q_k - p_k|, from 0 (every mass in proportion) to 1. It sees what accuracy
+    cannot: a model that drops a land mass (mode dropping) loses nothing in accuracy. Samples on
+    sea or on smaller islands do not count; with none on the five masses it is NaN.
+    """
+    labels = world.land_mass_of(samples)
+    labels = labels[labels >= 0]
+    if labels.numel() == 0:
+        return math.nan
+    shares = torch.bincount(labels, minlength=len(world.LAND_MASSES)).double() / labels.numel()
+    return 0.5 * (shares - world.land_mass_prior().double()).abs().sum().item()
+
+
 def framework_table(fits: list, x_test, *, num_samples: int = 100_000) -> list[dict]:
     """The chapter's framework for each fit: held-out NLL, gap, accuracy, coverage, speeds.
 
@@ -458,6 +476,7 @@ def framework_table(fits: list, x_test, *, num_samples: int = 100_000) -> list[d
                 "gap_nats": nll - entropy,
                 "accuracy": world.is_land(samples).double().mean().item(),
                 "coverage": world.coverage(lpd),
+                "land_mass_tv": land_mass_tv(samples),
                 "samples_per_second": num_samples / seconds,
                 "fit_seconds": fitted.seconds,
             }

@@ -71,6 +71,10 @@ def fit(
     if grid.ndim != 1 or grid.size == 0 or not (np.isfinite(grid).all() and (grid > 0).all()):
         raise ValueError("bandwidths must be a non-empty 1-D array of finite values > 0")
     with Timer() as timer:
-        search = GridSearchCV(KernelDensity(kernel="gaussian"), {"bandwidth": grid}, cv=folds)
+        # rtol=1e-4 lets scikit-learn's tree prune kernels whose sum it already knows to 1e-4
+        # relative error (1e-4 nats in a log-density): at N = 20,000 the search took 28 s
+        # instead of 167 s and chose the same bandwidth. The fitted density below is exact.
+        estimator = KernelDensity(kernel="gaussian", rtol=1e-4)
+        search = GridSearchCV(estimator, {"bandwidth": grid}, cv=folds)
         search.fit(x.cpu().double().numpy())
     return KDEFit(x.cpu(), search.best_params_["bandwidth"], timer.seconds)

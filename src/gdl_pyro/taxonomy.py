@@ -1,0 +1,221 @@
+"""The chapter's taxonomy of generative models (the book's Figure 1-10), on one scale.
+
+Families are sorted by how they treat the density p(x):
+
+- explicit and tractable: autoregressive models and normalizing flows;
+- explicit and approximate: VAEs, energy-based models and diffusion models;
+- implicit: GANs (they only sample).
+
+``family_table`` scores fits of any family on the same held-out points from p_data, and
+``plot_tree``, ``plot_density_maps`` and ``plot_table`` draw the section's figures.
+"""
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from gdl_pyro import diagnostics, plots
+from gdl_pyro.data._grid import CELL_DEG
+from gdl_pyro.data.world import LandUniform, land_mask
+
+__all__ = [
+    "FAMILIES",
+    "NLL_KINDS",
+    "TREE",
+    "family_table",
+    "plot_density_maps",
+    "plot_table",
+    "plot_tree",
+]
+
+# Figure 1-10: branch -> sub-branch -> families, in the book's order.
+TREE = {
+    "explicit density": {
+        "tractable": ("autoregressive", "flow"),
+        "approximate": ("vae", "energy", "diffusion"),
+    },
+    "implicit density": {"": ("gan",)},
+}
+FAMILIES = (*(f for branch in TREE.values() for leaf in branch.values() for f in leaf), "baseline")
+# What a table's NLL is: exact, an upper bound (a variational bound), or an estimate (a KDE of
+# samples, for a model without a density).
+NLL_KINDS = ("exact", "upper_bound", "estimate")
+_TITLES = {
+    "autoregressive": "autoregressive",
+    "flow": "normalizing flow",
+    "vae": "VAE",
+    "energy": "energy-based",
+    "diffusion": "diffusion",
+    "gan": "GAN",
+}
+
+
+def family_table(
+    fits: Sequence, families: Sequence[str], nll_kinds: Sequence[str], x_test, *, num_samples
+) -> list[dict]:
+    """One row per fit: the framework's measures on one scale, with the family and NLL kind.
+
+    Parameters
+    ----------
+    fits : sequence of fits
+        Anything with ``name``, ``log_prob``, ``sample`` and ``seconds`` (``gdl_pyro.fitting``).
+    families, nll_kinds : sequences of str
+        Each fit's family (one of ``FAMILIES``) and what its NLL is (one of ``NLL_KINDS``).
+    x_test : torch.Tensor of shape (N, 2)
+        Held-out points from p_data.
+    num_samples : int
+        Samples per fit for accuracy, land-mass shares and speed.
+
+    Returns
+    -------
+    list of dict
+        Keys ``name``, ``family``, ``nll``, ``nll_kind``, ``gap_nats`` (nll minus the entropy of
+        p_data: KL(p_data || p_model) when the NLL is exact), ``heldout_missed`` (held-out points
+        given density 0, left out of ``nll``), ``accuracy``, ``coverage``, ``land_mass_tv``,
+        ``samples_per_second`` and ``fit_seconds``; best ``gap_nats`` first.
+    """
+    if not len(fits) == len(families) == len(nll_kinds):
+        raise ValueError("fits, families and nll_kinds must have one entry per fit")
+    for family, kind in zip(families, nll_kinds, strict=True):
+        if family not in FAMILIES:
+            raise ValueError(f"families must be among {FAMILIES}; got {family!r}")
+        if kind not in NLL_KINDS:
+            raise ValueError(f"nll_kinds must be among {NLL_KINDS}; got {kind!r}")
+    rows = diagnostics.framework_table(fits, x_test, num_samples=num_samples)
+    for row, family, kind in zip(rows, families, nll_kinds, strict=True):
+        row["nll"] = row.pop("heldout_nll")
+        row.update(family=family, nll_kind=kind)
+    return sorted(rows, key=lambda row: row["gap_nats"])
+
+
+def plot_tree(samples: Mapping[str, torch.Tensor | None], *, title: str) -> Figure:
+    """Figure 1-10 as a tree, each family's samples on a small map at its leaf.
+
+    ``samples`` maps a family (a key of ``TREE``'s leaves) to its points, or to None for a
+    family that is not implemented yet: its leaf says so.
+    """
+    fig = plt.figure(figsize=(13, 5.2))
+    leaves = [(b, sub, f) for b, subs in TREE.items() for sub, fs in subs.items() for f in fs]
+    width, gap, left = 0.15, 0.012, 0.03
+    centres = [left + width / 2 + i * (width + gap) for i in range(len(leaves))]
+    # A 2:1 map fills the leaf's width: its height in figure units follows from the figure's.
+    leaf_height = width * fig.get_figwidth() / 2 / fig.get_figheight()
+    leaf_bottom = 0.04
+    leaf_top = leaf_bottom + leaf_height + 0.07  # above the leaf's title
+    level = {"root": 0.92, "branch": 0.74, "sub": 0.53, "leaf": leaf_top}
+
+    def node(x, y, text):
+        box = {"boxstyle": "round", "facecolor": "white", "edgecolor": "gray"}
+        fig.text(x, y, text, ha="center", va="center", fontsize=11, bbox=box)
+
+    def edge(x0, y0, x1, y1):
+        fig.add_artist(Line2D([x0, x1], [y0, y1], color="gray", lw=1, transform=fig.transFigure))
+
+    sub_x = {}
+    for (branch, sub, _), x in zip(leaves, centres, strict=True):
+        sub_x.setdefault((branch, sub), []).append(x)
+    branch_x = {}
+    for (branch, _), xs in sub_x.items():
+        branch_x.setdefault(branch, []).append(float(np.mean(xs)))
+    root_x = 0.5
+    node(root_x, level["root"], "generative models")
+    for branch, xs in branch_x.items():
+        bx = float(np.mean(xs))
+        edge(root_x, level["root"] - 0.035, bx, level["branch"] + 0.035)
+        node(bx, level["branch"], branch)
+        for (b, sub), leaf_xs in sub_x.items():
+            if b != branch:
+                continue
+            sx, y = float(np.mean(leaf_xs)), level["branch"]
+            if sub:  # an implicit-density leaf hangs from its branch directly
+                y = level["sub"]
+                edge(bx, level["branch"] - 0.035, sx, y + 0.035)
+                node(sx, y, sub)
+            for x in leaf_xs:
+                edge(sx, y - 0.035, x, level["leaf"])
+    for (_, _, family), x in zip(leaves, centres, strict=True):
+        ax = fig.add_axes((x - width / 2, leaf_bottom, width, leaf_height))
+        points = samples.get(family)
+        plots.map_axes(ax, muted=points is None)
+        ax.set_xticks([]), ax.set_yticks([]), ax.set_xlabel(""), ax.set_ylabel("")
+        if points is None:
+            ax.text(0, 0, "not implemented\nyet", ha="center", va="center", fontsize=10)
+            ax.set_title(_TITLES[family], fontsize=11, color="gray")
+        else:
+            plots.add_points(ax, points, color=plots.MODEL_COLOR, size=1)
+            ax.set_title(_TITLES[family], fontsize=11)
+    fig.suptitle(title, y=0.995, fontsize=12)
+    return fig
+
+
+def plot_density_maps(log_densities: Mapping[str, torch.Tensor], *, title: str) -> Figure:
+    """Each model's density on the map, on one colour scale relative to p_data's density.
+
+    ``log_densities`` maps a name to log p_model on a north-up grid (rows from 90 to -90,
+    columns from -180 to 180), such as ``log_prob`` on 1-degree cell centres. Colour is
+    log10 of p_model / p_data on land (0: exactly p_data's density), from -3 to +1; the
+    coastline is drawn over it.
+    """
+    names = list(log_densities)
+    columns = min(3, len(names))
+    rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(5.2 * columns, 2.9 * rows + 0.6),
+        layout="constrained",
+        squeeze=False,
+    )
+    log_p_data = -LandUniform().entropy().item()
+    mask = land_mask().numpy().astype(float)  # north-up, quarter-degree cells
+    lon = -180 + CELL_DEG * (np.arange(mask.shape[1]) + 0.5)
+    lat = 90 - CELL_DEG * (np.arange(mask.shape[0]) + 0.5)
+    image = None
+    for ax, name in zip(axes.flat, names, strict=False):
+        ratio = (log_densities[name] - log_p_data) / math.log(10)
+        image = ax.imshow(
+            ratio.numpy(),
+            extent=(-180, 180, -90, 90),
+            origin="upper",
+            cmap="viridis",
+            vmin=-3,
+            vmax=1,
+            interpolation="nearest",
+        )
+        ax.contour(lon, lat, mask, levels=[0.5], colors="white", linewidths=0.4)
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks(range(-180, 181, 90)), ax.set_yticks(range(-90, 91, 45))
+    for ax in axes.flat[len(names) :]:
+        ax.set_visible(False)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="log10 p_model / p_data")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_table(rows: Sequence[Mapping], columns: Sequence[str], *, title: str) -> Figure:
+    """The table as a figure: one row per fit, numbers to three decimals (large ones whole)."""
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+        return str(value)
+
+    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 1.0, 0.36 * len(rows) + 0.9))
+    ax.axis("off")
+    table = ax.table(
+        cellText=[[cell(row[c]) for c in columns] for row in rows],
+        colLabels=[c.replace("_", " ") for c in columns],
+        loc="center",
+        cellLoc="center",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(9)
+    table.auto_set_column_width(list(range(len(columns))))
+    table.scale(1, 1.35)
+    ax.set_title(title, fontsize=11)
+    return fig
