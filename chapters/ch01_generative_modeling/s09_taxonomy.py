@@ -162,8 +162,12 @@ save(fig, out / "taxonomy.png")
 
 # %% [markdown]
 # ## Each density on the map
-# Colour is the model's density over p_data's on land: 0 (yellow-green) is exactly right, below
-# 0 too little, above it too much. Sea should be dark: p_data gives it nothing.
+# Colour is the model's density over p_data's, on a log10 scale: green (0) is exactly p_data's
+# density, yellow too much, blue too little, and black less than a thousandth of it (density 0
+# included: the strip north of the box). Sea should be black, since p_data gives it nothing.
+# Each family's blur has its own shape: the KDE's is round, the flow's is stretched along the
+# directions its splines bend, and the autoregressive model's runs east-west, because each
+# latitude gets its own von Mises mixture in longitude.
 
 # %%
 step = args.grid_step

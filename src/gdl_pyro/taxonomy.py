@@ -158,11 +158,11 @@ def plot_density_maps(log_densities: Mapping[str, torch.Tensor], *, title: str) 
 
     ``log_densities`` maps a name to log p_model on a north-up grid (rows from 90 to -90,
     columns from -180 to 180), such as ``log_prob`` on 1-degree cell centres. Colour is
-    log10 of p_model / p_data on land (0: exactly p_data's density), from -3 to +1; the
-    coastline is drawn over it.
+    log10 of p_model / p_data on land (0: exactly p_data's density), from -3 to +1, and black
+    below (density 0 included); the coastline is drawn over it.
     """
     names = list(log_densities)
-    columns = min(3, len(names))
+    columns = min(2 if len(names) <= 4 else 3, len(names))
     rows = math.ceil(len(names) / columns)
     fig, axes = plt.subplots(
         rows,
@@ -177,12 +177,13 @@ def plot_density_maps(log_densities: Mapping[str, torch.Tensor], *, title: str) 
     lat = 90 - CELL_DEG * (np.arange(mask.shape[0]) + 0.5)
     image = None
     for ax, name in zip(axes.flat, names, strict=False):
-        ratio = (log_densities[name] - log_p_data) / math.log(10)
+        # Density 0 (log -inf) is drawn in the colour below the scale, not left blank.
+        ratio = ((log_densities[name] - log_p_data) / math.log(10)).clamp(min=-10.0)
         image = ax.imshow(
             ratio.numpy(),
             extent=(-180, 180, -90, 90),
             origin="upper",
-            cmap="viridis",
+            cmap=plt.get_cmap("viridis").with_extremes(under="black"),
             vmin=-3,
             vmax=1,
             interpolation="nearest",
@@ -192,7 +193,9 @@ def plot_density_maps(log_densities: Mapping[str, torch.Tensor], *, title: str) 
         ax.set_xticks(range(-180, 181, 90)), ax.set_yticks(range(-90, 91, 45))
     for ax in axes.flat[len(names) :]:
         ax.set_visible(False)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="log10 p_model / p_data")
+    fig.colorbar(
+        image, ax=axes, shrink=0.8, extend="min", label="log10 p_model / p_data (black: below -3)"
+    )
     fig.suptitle(title)
     return fig
 

@@ -1,11 +1,17 @@
 r"""A normalizing flow on the map: a neural spline flow from Zuko, scored and fitted in Pyro.
 
-.. math:: u \sim \mathcal N(0, I_2), \qquad x = D \, g_L \circ \dots \circ g_1(u), \qquad
-          \log p(x) = \log \mathcal N(u) - \sum_l \log |\det J_{g_l}| - \log |\det D|
+.. math:: u \sim \mathcal N(0, I_2), \qquad
+          x = D \tanh\big(g_L \circ \dots \circ g_1(u)\big), \qquad
+          \log p(x) = \log \mathcal N(u) - \sum_l \log |\det J_{g_l}|
+          - \log |\det J_{\tanh}| - \log |\det D|
 
 Each g_l is a monotonic rational-quadratic spline transform (Durkan et al., 2019) whose knots a
 masked network computes, autoregressively, from the coordinates before it; the order of the two
-coordinates is reversed between layers. D scales map units to degrees (180, 90).
+coordinates is reversed between layers. tanh and D = diag(180, 90) then map the plane onto the
+map, so the density integrates to 1 over the sample space and every sample is a point on it.
+(Without tanh a flow leaks mass off the map, which costs NLL: measured at N = 20,000, the held-out
+gap was 0.207 nats without it and 0.193 with it.) The flow does not wrap longitude: the seam at
++-180 is an edge to it, as to every model here but the autoregressive one.
 
 **Why Zuko.** Pyro's own flow development has stopped in favour of Zuko, which Pyro wraps
 (``pyro.contrib.zuko.ZukoToPyro``). On the map at N = 20,000, with 5 layers, 16 bins, 128 hidden
@@ -48,6 +54,18 @@ __all__ = ["Flow", "FlowFit", "fit", "model"]
 _INSTANCES = itertools.count()
 
 
+class _EdgeSafeTanh(dist.transforms.TanhTransform):
+    """tanh onto (-1, 1), whose inverse clamps to the largest values tanh reaches in float.
+
+    The map's edges (longitude +-180, latitude +-90) are points of the sample space, but atanh
+    of +-1 is infinite; clamped, a point on an edge gets the density of a point a hair inside.
+    """
+
+    def _inverse(self, y):
+        edge = 1 - torch.finfo(y.dtype).eps
+        return torch.atanh(y.clamp(-edge, edge))
+
+
 class Flow(nn.Module):
     """A neural spline flow over the plane (``zuko.flows.NSF``); ``distribution()`` is p_model.
 
@@ -80,11 +98,11 @@ class Flow(nn.Module):
         self.register_buffer("half_extent", HALF_EXTENT.clone())
 
     def distribution(self) -> dist.TransformedDistribution:
-        """p_model(x) in degrees: a Pyro distribution with sample and log_prob."""
+        """p_model(x) in degrees: a Pyro distribution with sample and log_prob, on the map."""
         scale = dist.transforms.AffineTransform(
             torch.zeros_like(self.half_extent), self.half_extent, event_dim=1
         )
-        return dist.TransformedDistribution(self.nsf(), [scale])
+        return dist.TransformedDistribution(self.nsf(), [_EdgeSafeTanh(), scale])
 
     def log_prob(self, points) -> torch.Tensor:
         with torch.no_grad():
@@ -129,7 +147,7 @@ def fit(
     num_steps: int = 4000,
     batch_size: int = 1024,
     lr: float = 5e-3,
-    noise: float = 0.0,
+    noise: float = 0.5,
 ) -> FlowFit:
     """Maximum likelihood by SVI with an empty guide, on minibatches: the fit interface.
 
@@ -145,7 +163,8 @@ def fit(
         a cosine (``gdl_pyro.infer.cosine_adam``). Losses are the NLL per point of each minibatch.
     noise : float
         Standard deviation in degrees of Gaussian noise added to the data at every step
-        (``gdl_pyro.data.world.jitter``); 0, the default, trains on the points as they are.
+        (``gdl_pyro.data.world.jitter``); 0 trains on the points as they are. At N = 20,000
+        0.5 degrees lowered the held-out gap from 0.196 to 0.191 nats.
     """
     x = as_points(x)
     device = as_device(device, x)
