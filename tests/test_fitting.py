@@ -21,7 +21,17 @@ from gdl_pyro.data import world
 from gdl_pyro.data.tins import make_tins
 from gdl_pyro.distributions import UniformBox
 from gdl_pyro.infer import fit_svi
-from gdl_pyro.models import autoregressive, box, flow, gaussian, mixture, ppca, vae
+from gdl_pyro.models import (
+    autoregressive,
+    box,
+    flow,
+    gan,
+    gaussian,
+    mixture,
+    ppca,
+    vae,
+    vae_points,
+)
 from gdl_pyro.models.classify import LogisticClassifier
 
 X = world.sample_land(300, seed=0)
@@ -45,6 +55,8 @@ FITS = {
     "autoregressive": lambda seed: autoregressive.fit(
         X, num_components=3, hidden_dim=8, num_steps=5, quiet=True, seed=seed
     ),
+    "point vae": lambda seed: vae_points.fit(X, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
+    "gan": lambda seed: gan.fit(X, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
     "ppca svi": lambda seed: ppca.fit(IMAGES, method="svi", num_steps=5, quiet=True, seed=seed),
     "vae": lambda seed: vae.fit(IMAGES, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
     "logistic": lambda seed: LogisticClassifier(5).fit(
@@ -59,6 +71,10 @@ def fingerprint(fitted) -> torch.Tensor:
         return fitted.encode(IMAGES[:5])
     if isinstance(fitted, LogisticClassifier):
         return fitted.predict_proba(PROBE, num_draws=5, seed=0)
+    if isinstance(fitted, vae_points.PointVAEFit):
+        return fitted.log_prob_quadrature(PROBE, step=0.1)
+    if isinstance(fitted, gan.GANFit):
+        return fitted.sample(5, seed=0)
     if isinstance(fitted, ppca.PPCAFit):
         return fitted.log_prob(IMAGES[:5])
     return fitted.log_prob(PROBE)

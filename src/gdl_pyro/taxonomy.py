@@ -11,7 +11,7 @@ Families are sorted by how they treat the density p(x):
 """
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,6 +27,7 @@ __all__ = [
     "FAMILIES",
     "NLL_KINDS",
     "TREE",
+    "Scored",
     "family_table",
     "plot_density_maps",
     "plot_table",
@@ -55,6 +56,34 @@ _TITLES = {
 }
 
 
+class Scored:
+    """A fit scored by a stand-in for its log density: a bound or an estimate.
+
+    ``family_table`` asks every fit for ``log_prob``; a VAE offers a bound and a GAN nothing, so
+    this pairs such a fit with what scores it, under a name that says which. ``sample`` and
+    ``seconds`` are the fit's own.
+
+    Parameters
+    ----------
+    fit : object
+        Anything with ``sample(n, seed=None)`` and ``seconds``.
+    log_prob : callable
+        x -> the stand-in for log p(x_i), shape (N,).
+    name : str
+        The row's name, e.g. "VAE (IWAE bound)".
+    """
+
+    def __init__(self, fit, log_prob: Callable, name: str):
+        self.fit, self.log_prob, self.name = fit, log_prob, name
+
+    @property
+    def seconds(self) -> float:
+        return self.fit.seconds
+
+    def sample(self, num_samples: int, seed: int | None = None) -> torch.Tensor:
+        return self.fit.sample(num_samples, seed=seed)
+
+
 def family_table(
     fits: Sequence, families: Sequence[str], nll_kinds: Sequence[str], x_test, *, num_samples
 ) -> list[dict]:
@@ -77,7 +106,9 @@ def family_table(
         Keys ``name``, ``family``, ``nll``, ``nll_kind``, ``gap_nats`` (nll minus the entropy of
         p_data: KL(p_data || p_model) when the NLL is exact), ``heldout_missed`` (held-out points
         given density 0, left out of ``nll``), ``accuracy``, ``coverage``, ``land_mass_tv``,
-        ``samples_per_second`` and ``fit_seconds``; best ``gap_nats`` first.
+        ``samples_per_second`` and ``fit_seconds``. Exact NLLs come first, best first, then
+        upper bounds, then estimates: numbers of different kinds are not ranked against each
+        other (an upper bound may sit above a true value that is lower).
     """
     if not len(fits) == len(families) == len(nll_kinds):
         raise ValueError("fits, families and nll_kinds must have one entry per fit")
@@ -90,7 +121,7 @@ def family_table(
     for row, family, kind in zip(rows, families, nll_kinds, strict=True):
         row["nll"] = row.pop("heldout_nll")
         row.update(family=family, nll_kind=kind)
-    return sorted(rows, key=lambda row: row["gap_nats"])
+    return sorted(rows, key=lambda row: (NLL_KINDS.index(row["nll_kind"]), row["gap_nats"]))
 
 
 def plot_tree(samples: Mapping[str, torch.Tensor | None], *, title: str) -> Figure:

@@ -1,5 +1,27 @@
 """One module per model family; each has a Pyro ``model`` and, where one exists, its closed form."""
 
-from gdl_pyro.models import autoregressive, box, flow, gaussian, kde, mixture, ppca, vae
+from gdl_pyro.models import (
+    autoregressive,
+    box,
+    flow,
+    gan,
+    gaussian,
+    kde,
+    mixture,
+    ppca,
+    vae,
+    vae_points,
+)
 
-__all__ = ["autoregressive", "box", "flow", "gaussian", "kde", "mixture", "ppca", "vae"]
+__all__ = [
+    "autoregressive",
+    "box",
+    "flow",
+    "gan",
+    "gaussian",
+    "kde",
+    "mixture",
+    "ppca",
+    "vae",
+    "vae_points",
+]
