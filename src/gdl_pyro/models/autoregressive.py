@@ -41,13 +41,11 @@ from pyro.distributions import TorchDistribution
 from torch import nn
 from torch.distributions import constraints
 
-from gdl_pyro._state import as_device, seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
-from gdl_pyro.data.world import as_noise, jitter
 from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, PiecewiseUniform
 from gdl_pyro.fitting import PointFit
-from gdl_pyro.infer import fit_mle_minibatch
+from gdl_pyro.models._mle import fit_network
 
 __all__ = ["Autoregressive", "AutoregressiveFit", "LatitudeThenLongitude", "fit", "model"]
 
@@ -230,26 +228,17 @@ def fit(
         a cosine (``gdl_pyro.infer.cosine_adam``). Losses are the NLL per point of each noisy
         minibatch.
     """
-    x = as_points(x)
-    device = as_device(device, x)
-    batch_size = min(as_count(batch_size, "batch_size", minimum=1), x.shape[0])
-    num_steps = as_count(num_steps, "num_steps", minimum=1)
-    noise = as_noise(noise)
-    with seeded(seed, device) as fit_seed:
-        module = Autoregressive(num_components, hidden_dim, num_frequencies, num_lat_bins)
-    module.to(device)
-
-    def noisy_model(x, batch_size):
-        model(jitter(x, noise), module=module, batch_size=batch_size)
-
-    result = fit_mle_minibatch(
-        noisy_model,
-        x.to(device),
-        batch_size=batch_size,
-        num_steps=num_steps,
-        lr=lr,
-        seed=fit_seed,
+    module, result = fit_network(
+        lambda: Autoregressive(num_components, hidden_dim, num_frequencies, num_lat_bins),
+        lambda x, module, batch_size: model(x, module=module, batch_size=batch_size),
+        x,
+        seed=seed,
         quiet=quiet,
+        device=device,
+        noise=noise,
+        num_steps=num_steps,
+        batch_size=batch_size,
+        lr=lr,
         desc="autoregressive",
     )
     return AutoregressiveFit(module, result.losses, result.seconds)
