@@ -2,6 +2,7 @@
 
 import time
 
+import density_networks
 import mixture_svi
 import pyro
 import torch
@@ -55,6 +56,7 @@ def main() -> None:
     )
     row("VAE fit (SVI steps, B=128)", 200, fitted.seconds, "steps")
     mixture_svi.main()
+    density_networks.main()
 
 
 if __name__ == "__main__":
