@@ -93,6 +93,22 @@ def test_heldout_plot_puts_the_best_fit_on_top_with_its_error_bar():
     points = ax.lines[0]
     assert list(points.get_xdata()) == [-100.0, -120.0]
     assert ax.get_xlim()[0] < -124 and ax.get_xlim()[1] > -97  # error bars inside the axes
+    assert not plots.plot_heldout(table, title="t").axes[1].get_visible()  # no lpd_diff: no zoom
+
+
+def test_heldout_plot_zooms_on_the_leaders_differences():
+    from gdl_pyro import diagnostics
+
+    scores = {
+        "a": torch.tensor([-1.0, -2.0, -3.0]),
+        "b": torch.tensor([-1.5, -2.0, -2.0]),
+        "c": torch.tensor([-9.0, -9.0, -9.0]),
+    }
+    table, _ = diagnostics.compare_heldout(scores)
+    zoom = plots.plot_heldout(table, title="t", num_leaders=2).axes[1]
+    height = {tick.get_text(): tick.get_position()[1] for tick in zoom.get_yticklabels()}
+    assert set(height) == {"a", "b"} and height["b"] > height["a"]  # best on top, "c" left out
+    assert list(zoom.lines[0].get_xdata()) == [0.0, -0.5]  # b - b, a - b
 
 
 def test_loo_plot_draws_every_fit_and_says_why_some_are_not_ranked():

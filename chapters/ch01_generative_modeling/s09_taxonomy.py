@@ -255,7 +255,6 @@ save(fig, out / "density_maps.png")
 exact = [row for row in rows if row["family"] != "baseline" and row["nll_kind"] == "exact"]
 best = min(exact, key=lambda row: row["gap_nats"])
 kde_row = next(row for row in rows if row["name"] == peers[1].name)
-box_row = next(row for row in rows if row["name"] == peers[0].name)
 verdict = (
     f"best exact family: {best['name']}, gap {best['gap_nats']:.3f} nats in "
     f"{best['fit_seconds']:.0f} s; the KDE's gap is {kde_row['gap_nats']:.3f} nats in "

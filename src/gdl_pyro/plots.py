@@ -315,13 +315,19 @@ def plot_loo(table, reasons: Mapping[str, str], *, title: str) -> Figure:
     return fig
 
 
-def plot_heldout(table, *, title: str) -> Figure:
+def plot_heldout(table, *, title: str, num_leaders: int = 5) -> Figure:
     """Held-out log predictive density of each fit (``diagnostics.compare_heldout``'s table).
 
-    One row a fit, best at the top: the sum over held-out points with its standard error, and
-    a dotted line at the best. Higher is better.
+    Left: one row a fit, best at the top, the sum over held-out points with its standard error
+    and a dotted line at the best; higher is better. Right: the ``num_leaders`` best fits'
+    difference from the best (``lpd_diff``) with its paired standard error (``dse``), on a
+    scale where they can be told apart: on the left, gaps of a hundred nats between the leaders
+    vanish beside gaps of ten thousand to the worst fits.
     """
-    fig, ax = plt.subplots(figsize=(9, 0.55 * len(table) + 1.6), layout="constrained")
+    height = 0.55 * len(table) + 1.6
+    fig, (ax, zoom) = plt.subplots(
+        1, 2, figsize=(13, height), layout="constrained", width_ratios=(3, 2)
+    )
     rows = np.arange(len(table))[::-1]
     ax.errorbar(table["heldout_lpd"], rows, xerr=table["se"], fmt="o", color=DATA_COLOR)
     ax.axvline(table["heldout_lpd"].iloc[0], color="gray", ls=":", lw=1)
@@ -329,6 +335,19 @@ def plot_heldout(table, *, title: str) -> Figure:
     ax.set_xlabel("sum of held-out log p(x) (nats; higher is better)")
     ax.set_title(title, fontsize=11)
     ax.tick_params(axis="x", labelrotation=20)
+    leaders = table.iloc[:num_leaders]
+    if "lpd_diff" in leaders:
+        lead_rows = np.arange(len(leaders))[::-1]
+        zoom.errorbar(
+            -leaders["lpd_diff"], lead_rows, xerr=leaders["dse"], fmt="o", color=DATA_COLOR
+        )
+        zoom.axvline(0, color="gray", ls=":", lw=1)
+        zoom.set_yticks(lead_rows, leaders.index)
+        zoom.set_xlabel("minus the best (nats), ± paired se")
+        zoom.set_title(f"The {len(leaders)} best, told apart", fontsize=11)
+        zoom.margins(x=0.15)
+    else:
+        zoom.set_visible(False)
     return fig
 
 
