@@ -96,6 +96,10 @@ SCRIPTS = {
         "200",
         "--gan-steps",
         "500",
+        "--energy-steps",
+        "150",
+        "--diffusion-steps",
+        "150",
         "--grid-step",
         "6",
     ],
@@ -349,7 +353,9 @@ def test_s09_taxonomy(tmp_path):
         "baseline": "exact",
         "autoregressive": "exact",
         "flow": "exact",
+        "energy": "exact",
         "vae": "upper_bound",
+        "diffusion": "upper_bound",
         "gan": "estimate",
     }
     for row in rows.values():
@@ -362,14 +368,29 @@ def test_s09_taxonomy(tmp_path):
     assert all(row["accuracy"] > box_row["accuracy"] for row in rows.values() if row is not box_row)
     # Exact NLLs first, best first; then the bound, then the estimate, each under its label.
     order = [row["nll_kind"] for row in results["families"]]
-    assert order == ["exact"] * 4 + ["upper_bound", "estimate"]
-    gaps = [row["gap_nats"] for row in results["families"][:4]]
+    assert order == ["exact"] * 5 + ["upper_bound"] * 2 + ["estimate"]
+    gaps = [row["gap_nats"] for row in results["families"][:5]]
     assert gaps == sorted(gaps)
+    bounds = [row["gap_nats"] for row in results["families"][5:7]]
+    assert bounds == sorted(bounds)
     # The VAE's IWAE bound never beats the exact marginal by quadrature (beyond the Monte Carlo
     # noise of 50 particles on 200 points), and it is tighter than the ELBO.
     check = results["vae_check"]
     assert check["iwae_nll"] >= check["quadrature_nll"] - 0.02
     assert check["elbo_nll"] >= check["iwae_nll"]
+    # The energy's normaliser agrees at two grid steps, and its NUTS samples put on land the share
+    # of its density that quadrature puts there (4,000 draws: a standard error under 0.01).
+    energy_check = results["energy_check"]
+    assert energy_check["log_z_by_step"]["0.5"] == pytest.approx(
+        energy_check["log_z_by_step"]["0.25"], abs=1e-3
+    )
+    assert energy_check["land_mass_by_nuts"] == pytest.approx(
+        energy_check["land_mass_by_quadrature"], abs=0.04
+    )
+    # Two estimators of one diffusion bound agree within their standard errors.
+    check = results["diffusion_check"]
+    both_se = (check["trace_se"] ** 2 + check["closed_form_se"] ** 2) ** 0.5
+    assert check["trace_nll"] == pytest.approx(check["closed_form_nll"], abs=4 * both_se)
     assert results["verdict"].startswith("best exact family: ")
 
 

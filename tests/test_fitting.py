@@ -24,6 +24,8 @@ from gdl_pyro.infer import fit_svi
 from gdl_pyro.models import (
     autoregressive,
     box,
+    diffusion,
+    energy,
     flow,
     gan,
     gaussian,
@@ -57,6 +59,12 @@ FITS = {
     ),
     "point vae": lambda seed: vae_points.fit(X, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
     "gan": lambda seed: gan.fit(X, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
+    "energy": lambda seed: energy.fit(
+        X, hidden_dim=8, num_steps=5, quadrature_steps=(2.0,), quiet=True, seed=seed
+    ),
+    "diffusion": lambda seed: diffusion.fit(
+        X, hidden_dim=8, chain_steps=10, num_steps=5, quiet=True, seed=seed
+    ),
     "ppca svi": lambda seed: ppca.fit(IMAGES, method="svi", num_steps=5, quiet=True, seed=seed),
     "vae": lambda seed: vae.fit(IMAGES, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
     "logistic": lambda seed: LogisticClassifier(5).fit(
@@ -75,6 +83,8 @@ def fingerprint(fitted) -> torch.Tensor:
         return fitted.log_prob_quadrature(PROBE, step=0.1)
     if isinstance(fitted, gan.GANFit):
         return fitted.sample(5, seed=0)
+    if isinstance(fitted, diffusion.DiffusionFit):
+        return fitted.log_prob_lower_bound(PROBE, seed=0)
     if isinstance(fitted, ppca.PPCAFit):
         return fitted.log_prob(IMAGES[:5])
     return fitted.log_prob(PROBE)

@@ -3,6 +3,8 @@
 from gdl_pyro.models import (
     autoregressive,
     box,
+    diffusion,
+    energy,
     flow,
     gan,
     gaussian,
@@ -16,6 +18,8 @@ from gdl_pyro.models import (
 __all__ = [
     "autoregressive",
     "box",
+    "diffusion",
+    "energy",
     "flow",
     "gan",
     "gaussian",

@@ -194,7 +194,7 @@ def denoising_model(x, *, diffusion: Diffusion, batch_size: int | None = None):
 
 
 def _bound_closed_form(diffusion: Diffusion, x: torch.Tensor) -> torch.Tensor:
-    """The ELBO per point with each step's KL in closed form, one y_t per step (Ho et al., Eq. 5)."""
+    """The ELBO per point, each step's KL in closed form and one y_t per step (Ho et al., Eq. 5)."""
     half_extent = diffusion.half_extent
     y0 = x / half_extent
     negative = diffusion.prior_kl(y0)

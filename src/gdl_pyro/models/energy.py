@@ -1,4 +1,4 @@
-r"""An energy-based model of the map: p(x) = exp(-E(x)) / Z, trained by noise-contrastive estimation.
+r"""An energy-based model of the map: p(x) = exp(-E(x)) / Z, fitted by noise-contrastive estimation.
 
 .. math:: p(x) = \frac{e^{-E(x)}}{Z}, \qquad Z = \int_{\text{map}} e^{-E(x)} \, dx
 
