@@ -8,6 +8,7 @@ import torch
 from pyro.infer.autoguide import AutoNormal
 
 from gdl_pyro import diagnostics
+from gdl_pyro._state import seeded
 from gdl_pyro.data import world
 from gdl_pyro.distributions import UniformBox
 from gdl_pyro.fitting import PosteriorFit
@@ -98,6 +99,21 @@ def test_guide_draws_weights_are_exact_for_the_exact_posterior():
     assert draws["loc"].shape == (50, 2)
     assert log_weights.std().item() < 1e-3
     assert diagnostics.vi_khat(gaussian.model, exact_guide, x, cov=cov, num_draws=200) < 0.5
+
+
+def test_sample_guide_draws_what_guide_draws_draws():
+    # The same guide draws without scoring them: under one seed, the very same values.
+    x = world.sample_land(300, seed=3)
+    fitted = mixture.fit(x, num_components=3, num_steps=20, num_draws=10, quiet=True, seed=0)
+    with fitted.svi.scope():
+        with seeded(4):
+            weighted, _ = diagnostics.guide_draws(
+                mixture.marginal_model, fitted.guide, x, num_components=3, num_draws=30
+            )
+        with seeded(4):
+            drawn = diagnostics.sample_guide(fitted.guide, x, num_components=3, num_draws=30)
+    assert drawn.keys() == weighted.keys() and drawn["locs"].shape == (30, 3, 2)
+    assert all(torch.equal(drawn[name], weighted[name]) for name in drawn)
 
 
 def test_comparison_ranks_mixture_above_gaussian_above_box():

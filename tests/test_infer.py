@@ -6,7 +6,8 @@ import pytest
 import torch
 from pyro.infer.autoguide import AutoNormal
 
-from gdl_pyro.infer import fit_mcmc, fit_svi
+from gdl_pyro._state import ParamState
+from gdl_pyro.infer import cosine_adam, fit_mcmc, fit_svi
 
 # SVI noise on a conjugate normal model with 100 points after 1500 steps: well under 0.05.
 POSTERIOR_TOL = 0.05
@@ -91,3 +92,46 @@ def test_mcmc_chains_start_from_their_own_points(monkeypatch):
     assert start["z"].shape == (2, 3)
     assert not torch.allclose(start["z"][0], start["z"][1])
     assert start["z"].abs().max() <= 2  # uniform in (-2, 2), as Stan starts
+
+
+@pytest.mark.parametrize(
+    "make_optim",
+    [
+        lambda: pyro.optim.Adam({"lr": 0.05}),
+        lambda: pyro.optim.ClippedAdam({"lr": 0.05, "lrd": 0.99, "clip_norm": 1.0}),
+        lambda: cosine_adam(0.05, 30, clip_norm=0.5),
+    ],
+)
+def test_one_torch_optimiser_steps_as_svi_does(make_optim):
+    # fit_svi builds one torch optimiser over every parameter; Pyro's SVI gives each parameter
+    # its own. Adam is elementwise and clipping is per tensor, so the two must agree.
+    x = torch.randn(200, 3, generator=torch.Generator().manual_seed(0)) * 2 + 1
+    net = torch.nn.Linear(3, 3)
+
+    def model(x):
+        pyro.module("net", net)
+        scale = pyro.param("scale", torch.ones(3), constraint=dist.constraints.positive)
+        with pyro.plate("data", len(x)):
+            pyro.sample("obs", dist.Normal(net(x), scale).to_event(1), obs=x)
+
+    def guide(x):
+        pass
+
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    ours = fit_svi(model, guide, x, num_steps=30, optim=make_optim(), quiet=True, seed=0)
+    ours_net = {k: v.clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(start)
+    net.zero_grad(set_to_none=True)  # SVI adds to whatever gradients the tensors hold
+    svi_optim = make_optim()
+    svi = pyro.infer.SVI(model, guide, svi_optim, pyro.infer.Trace_ELBO())
+    with ParamState().active():
+        losses = []
+        for _ in range(30):
+            losses.append(svi.step(x))
+            if isinstance(svi_optim, pyro.optim.PyroLRScheduler):
+                svi_optim.step()
+        scale = pyro.param("scale").detach().clone()
+    assert ours.losses == pytest.approx(losses, rel=1e-5)
+    assert torch.allclose(ours.params["scale"], scale, atol=1e-5)
+    for key, value in net.state_dict().items():
+        assert torch.allclose(ours_net[key], value, atol=1e-5)

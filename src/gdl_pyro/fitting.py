@@ -40,7 +40,7 @@ from pyro import poutine
 from gdl_pyro._arviz import az
 from gdl_pyro._state import Timer, on_device, seeded
 from gdl_pyro._validation import as_count, as_points
-from gdl_pyro.diagnostics import guide_draws, to_inference_data, vi_khat, vi_loo
+from gdl_pyro.diagnostics import guide_draws, sample_guide, to_inference_data, vi_khat, vi_loo
 from gdl_pyro.distributions import EqualWeightMixture
 from gdl_pyro.infer import fit_mcmc, fit_svi
 
@@ -164,7 +164,9 @@ class VIFit(PosteriorFit):
     ):
         self.svi, self.guide, self.model = svi, guide, model
         self._x, self._model_kwargs, self.device = x, model_kwargs, device
-        draws, _ = self.guide_draws(num_draws)
+        with self._evaluating() as x:
+            draws = sample_guide(self.guide, x, num_draws=num_draws, **model_kwargs)
+        draws = {k: v.cpu() for k, v in draws.items()}
         draws = relabel(draws) if relabel else draws
         super().__init__(name, make, draws, svi.losses, seconds, self._make_inference_data)
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import pyro
 import pyro.optim
 import torch
-from pyro.infer import MCMC, NUTS, SVI, Trace_ELBO
+from pyro import poutine
+from pyro.infer import MCMC, NUTS, Trace_ELBO
 from pyro.infer.autoguide.initialization import init_to_uniform
 from pyro.infer.importance import vectorized_importance_weights
 from pyro.infer.mcmc.util import initialize_model
@@ -121,7 +122,8 @@ def fit_svi(
     if not lr > 0:
         raise ValueError(f"lr must be > 0; got {lr}")
     param_state = param_state or ParamState()
-    svi = SVI(model, guide, optim or pyro.optim.Adam({"lr": lr}), loss=loss or Trace_ELBO())
+    elbo = loss or Trace_ELBO()
+    stepper = _Stepper(optim or pyro.optim.Adam({"lr": lr}))
     losses = []
     with seeded(seed), param_state.active():
         start = time.perf_counter()
@@ -129,9 +131,7 @@ def fit_svi(
             for step in bar:
                 if on_step is not None:
                     on_step(step)
-                losses.append(svi.step(*args, **kwargs))
-                if isinstance(svi.optim, pyro.optim.PyroLRScheduler):
-                    svi.optim.step()
+                losses.append(stepper.step(elbo, model, guide, args, kwargs))
                 if not math.isfinite(losses[-1]):
                     raise ValueError(
                         f"the loss became {losses[-1]} at step {step}: lower lr, or check the data"
@@ -140,6 +140,60 @@ def fit_svi(
                     bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
         seconds = time.perf_counter() - start
     return SVIResult(model, guide, losses, param_state.values(), seconds, param_state)
+
+
+class _Stepper:
+    """SVI's step with one torch optimiser over all of a fit's parameters.
+
+    Pyro's ``SVI.step`` hands each parameter to an optimiser of its own (``PyroOptim``), one
+    Python call per parameter tensor per step, and traces every step to find the parameters.
+    This builds the optimiser that ``optim`` describes (its class, arguments, clipping and
+    learning-rate schedule) once over all parameters, finds them by tracing only when the param
+    store has grown, and steps with ``ELBO.differentiable_loss``, the pattern of Pyro's own
+    examples/svi_torch.py. Adam and ClippedAdam act elementwise, and gradients are clipped per
+    parameter tensor as PyroOptim clips them, so each step computes what SVI.step computes.
+    """
+
+    def __init__(self, optim: pyro.optim.PyroOptim):
+        if callable(optim.pt_optim_args) or callable(optim.pt_clip_args):
+            raise ValueError("optim must have fixed arguments (a dict), not per-parameter ones")
+        self.optim, self.optimizer, self.scheduler, self.params = optim, None, None, []
+        self.clip = dict(optim.pt_clip_args)
+
+    def _add(self, params: list[torch.Tensor]) -> None:
+        if self.optimizer is None:
+            self.optimizer = self.optim.pt_optim_constructor(params, **self.optim.pt_optim_args)
+            if isinstance(self.optim, pyro.optim.PyroLRScheduler):
+                self.scheduler = self.optim.pt_scheduler_constructor(
+                    self.optimizer, **self.optim.kwargs
+                )
+        else:
+            self.optimizer.add_param_group({"params": params})
+        self.params += params
+
+    def step(self, elbo, model, guide, args, kwargs) -> float:
+        if self.optimizer is not None and len(pyro.get_param_store()) == len(self.params):
+            loss = elbo.differentiable_loss(model, guide, *args, **kwargs)
+        else:  # the first step, or one that created parameters: find them
+            with poutine.trace(param_only=True) as capture:
+                loss = elbo.differentiable_loss(model, guide, *args, **kwargs)
+            known = {id(p) for p in self.params}
+            found = [site["value"].unconstrained() for site in capture.trace.nodes.values()]
+            self._add([p for p in found if id(p) not in known])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if "clip_norm" in self.clip:  # per tensor, as PyroOptim clips
+            norms = torch._foreach_norm(grads)
+            factors = [(self.clip["clip_norm"] / (n + 1e-6)).clamp(max=1.0) for n in norms]
+            torch._foreach_mul_(grads, factors)
+        if "clip_value" in self.clip:
+            torch._foreach_clamp_min_(grads, -self.clip["clip_value"])
+            torch._foreach_clamp_max_(grads, self.clip["clip_value"])
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss.item()
 
 
 def fit_mle_minibatch(
