@@ -32,7 +32,8 @@ num_samples = 300  # posterior draws per chain (and VI draws)
 warmup = 300  # NUTS warm-up steps
 k = 30  # components of the VI mixture
 nuts_k = 3  # components of the NUTS mixture
-svi_steps = 1500  # SVI steps for the VI fits
+svi_steps = 1500  # SVI steps for the Gaussian's VI fit
+mixture_steps = 750  # SVI steps for the mixtures' VI fits (on a cosine schedule)
 flow_steps = 1500  # optimisation steps of the flow
 flow_layers = 3  # spline transforms of the flow (Zuko's NSF)
 ar_steps = 1500  # optimisation steps of the autoregressive model
@@ -66,6 +67,7 @@ args = chapter_args(
         "k",
         "nuts_k",
         "svi_steps",
+        "mixture_steps",
         "flow_steps",
         "flow_layers",
         "ar_steps",
@@ -78,6 +80,7 @@ args = chapter_args(
 if args.quick:
     args.num_data, args.num_heldout, args.num_samples, args.warmup = 400, 2000, 40, 40
     args.k, args.svi_steps, args.flow_steps, args.flow_layers, args.ar_steps = 5, 150, 100, 2, 100
+    args.mixture_steps = 150
     args.num_generated, args.num_shown = 2000, 1000
 pyro.set_rng_seed(args.seed)
 out = args.out_dir
@@ -87,7 +90,7 @@ x_test = world.sample_land(args.num_heldout)
 # Every fit below takes the same options: its seed, its progress bar, its device.
 common = {"seed": args.seed, "quiet": args.quiet, "device": args.device}
 mcmc_args = {"num_samples": args.num_samples, "warmup_steps": args.warmup, **common}
-vi_args = {"num_steps": args.svi_steps, "num_draws": args.num_samples, **common}
+vi_args = {"num_draws": args.num_samples, **common}
 
 # %% [markdown]
 # ## Point fits: the MLE box, the flow and the autoregressive model (maximum likelihood)
@@ -127,7 +130,7 @@ fits = [
 # still flags after that is chains that found different solutions, not different labels.
 
 # %%
-small_vi = mixture.fit(x, num_components=args.nuts_k, **vi_args)
+small_vi = mixture.fit(x, num_components=args.nuts_k, num_steps=args.mixture_steps, **vi_args)
 nuts = [
     box.fit(x, method="nuts", **mcmc_args),
     gaussian.fit(x, method="nuts", **mcmc_args),
@@ -145,9 +148,9 @@ extra = {
 
 # %%
 vi = [
-    gaussian.fit(x, method="vi", **vi_args),
+    gaussian.fit(x, method="vi", num_steps=args.svi_steps, **vi_args),
     small_vi,
-    mixture.fit(x, num_components=args.k, **vi_args),
+    mixture.fit(x, num_components=args.k, num_steps=args.mixture_steps, **vi_args),
 ]
 fits += vi
 for fitted in vi:

@@ -29,7 +29,8 @@ device = "cpu"  # torch device for the fits (e.g. cuda); results come back on th
 out_dir = None  # folder for figures and results.json; None: outputs/ch01/<section>
 num_data = 20_000  # labelled training points
 num_heldout = 10_000  # labelled held-out points
-num_steps = 1000  # SVI steps per fit
+num_steps = 500  # SVI steps of each land mass's mixture (a cosine schedule)
+logistic_steps = 1000  # SVI steps of the logistic regression
 num_components = 25  # mixture components per land mass
 num_generated = 5000  # conditional samples per land mass
 num_shown = 800  # conditional samples drawn per land mass
@@ -96,6 +97,7 @@ args = chapter_args(
         "num_data",
         "num_heldout",
         "num_steps",
+        "logistic_steps",
         "num_components",
         "num_generated",
         "num_shown",
@@ -105,6 +107,7 @@ args = chapter_args(
 )
 if args.quick:
     args.num_data, args.num_heldout, args.num_steps, args.num_components = 3000, 2000, 200, 6
+    args.logistic_steps = 200
     args.num_generated, args.grid_step = 1000, 3.0
 pyro.set_rng_seed(args.seed)
 out = args.out_dir
@@ -131,7 +134,7 @@ bayes_accuracy = (true_log_joint.argmax(-1) == y_test).double().mean().item()
 # %%
 discriminative = LogisticClassifier(len(names))
 discriminative.fit(
-    x, y, num_steps=args.num_steps, quiet=args.quiet, seed=args.seed, device=args.device
+    x, y, num_steps=args.logistic_steps, quiet=args.quiet, seed=args.seed, device=args.device
 )
 accuracy_discriminative = (discriminative.predict(x_test) == y_test).double().mean().item()
 
