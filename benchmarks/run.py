@@ -56,6 +56,7 @@ def main() -> None:
     )
     row("VAE fit (SVI steps, B=128)", 200, fitted.seconds, "steps")
     mixture_svi.main()
+    mixture_svi.main(num_data=5000, k=30)  # s05's largest fit
     density_networks.main()
 
 
