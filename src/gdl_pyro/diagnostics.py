@@ -116,14 +116,21 @@ def sample_guide(guide: Callable, *args, num_draws: int = 1000, **kwargs) -> dic
     """
     num_draws = as_count(num_draws, "num_draws", minimum=1)
     with torch.no_grad():
-        shapes = {
-            name: node["value"].shape
-            for name, node in poutine.trace(guide).get_trace(*args, **kwargs).nodes.items()
-            if _is_latent(node)
-        }
+        shapes = _latent_shapes(guide, args, kwargs)
         # The particle plate of vectorized_importance_weights (max_plate_nesting = 1).
         with pyro.plate("num_particles_vectorized", num_draws, dim=-2):
             trace = poutine.trace(guide).get_trace(*args, **kwargs)
+    return _draws(trace, shapes, num_draws)
+
+
+def _latent_shapes(guide: Callable, args, kwargs) -> dict:
+    """The shape of one draw of each latent site of ``guide`` (one unvectorised trace)."""
+    trace = poutine.trace(guide).get_trace(*args, **kwargs)
+    return {name: node["value"].shape for name, node in trace.nodes.items() if _is_latent(node)}
+
+
+def _draws(trace, shapes: dict, num_draws: int) -> dict:
+    """Each latent's values in a vectorised guide trace, as (num_draws, *shape)."""
     return {
         name: trace.nodes[name]["value"].reshape((num_draws, *shape))
         for name, shape in shapes.items()
@@ -144,19 +151,11 @@ def guide_draws(
     """
     num_draws = as_count(num_draws, "num_draws", minimum=1)
     with torch.no_grad():
-        shapes = {
-            name: node["value"].shape
-            for name, node in poutine.trace(guide).get_trace(*args, **kwargs).nodes.items()
-            if _is_latent(node)
-        }
+        shapes = _latent_shapes(guide, args, kwargs)
         log_weights, _, guide_trace = vectorized_importance_weights(
             model, guide, *args, num_samples=num_draws, max_plate_nesting=1, **kwargs
         )
-    draws = {
-        name: guide_trace.nodes[name]["value"].reshape((num_draws, *shape))
-        for name, shape in shapes.items()
-    }
-    return draws, log_weights.reshape(num_draws)
+    return _draws(guide_trace, shapes, num_draws), log_weights.reshape(num_draws)
 
 
 def _is_latent(node) -> bool:
