@@ -78,7 +78,7 @@ args = chapter_args(
     ],
 )
 if args.quick:
-    args.num_data, args.num_heldout, args.num_samples, args.warmup = 400, 2000, 40, 40
+    args.num_data, args.num_heldout, args.num_samples, args.warmup = 400, 2000, 40, 20
     args.k, args.svi_steps, args.flow_steps, args.flow_layers, args.ar_steps = 5, 150, 100, 2, 100
     args.mixture_steps = 150
     args.num_generated, args.num_shown = 2000, 1000
