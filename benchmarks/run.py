@@ -5,6 +5,7 @@ import time
 import density_networks
 import mixture_svi
 import pyro
+import time_to_solution
 import torch
 
 from gdl_pyro.data import world
@@ -58,6 +59,7 @@ def main() -> None:
     mixture_svi.main()
     mixture_svi.main(num_data=5000, k=30)  # s05's largest fit
     density_networks.main()
+    time_to_solution.main()
 
 
 if __name__ == "__main__":
