@@ -86,6 +86,9 @@ def fit_svi(
     negative log-likelihood of the model's ``pyro.param`` values, so this is maximum
     likelihood; with ``AutoDelta`` it is MAP; with ``AutoNormal`` and friends it is VI.
 
+    Each step is ``SVI.step``'s computation with one torch optimiser over all parameters, built
+    from ``optim``'s settings (``_Stepper``), rather than one optimiser per parameter tensor.
+
     The fit runs inside its own param store (``ParamState``, Pyro's ``ParamStoreDict.scope``):
     the caller's parameters are neither read nor changed, and two fits of models with the same
     parameter names (two AutoNormal guides, two modules registered under one name) never share

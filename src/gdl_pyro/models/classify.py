@@ -199,7 +199,7 @@ class ClassConditionalMixture:
         seed: int | None = None,
         quiet: bool = False,
         device=None,
-        num_steps: int = 1000,
+        num_steps: int = 500,
     ) -> "ClassConditionalMixture":
         """p(y) from the label counts (Dirichlet(1) posterior mean), and one mixture per class.
 

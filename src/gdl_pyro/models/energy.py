@@ -373,6 +373,7 @@ def fit(
     quadrature_steps : pair of float
         Grid steps in degrees at which log Z is computed; the finer one is used.
     """
+    noise_ratio = as_count(noise_ratio, "noise_ratio", minimum=1)
     steps = tuple(_as_step(step) for step in quadrature_steps)
     if len(steps) < 1:
         raise ValueError("quadrature_steps must hold at least one grid step")
