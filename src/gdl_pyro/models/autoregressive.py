@@ -65,7 +65,9 @@ class Autoregressive(nn.Module):
     num_components : int
         von Mises components of p(lon | lat).
     hidden_dim : int
-        Width of the two hidden layers of the conditional network.
+        Width of the two hidden layers of the conditional network. On the map at 20,000 points
+        and 4,000 steps, 128 reached a held-out gap of 0.1525 nats against 0.152 for 256, in
+        28 s instead of 39 s on 2 cores.
     num_frequencies : int
         Fourier features sin(k pi lat / 90), cos(k pi lat / 90) for k = 1..F, beside lat / 90:
         they let the network change its answer quickly where a coastline turns.
@@ -76,7 +78,7 @@ class Autoregressive(nn.Module):
     def __init__(
         self,
         num_components: int = 64,
-        hidden_dim: int = 256,
+        hidden_dim: int = 128,
         num_frequencies: int = 8,
         num_lat_bins: int = 360,
         name: str | None = None,
@@ -203,7 +205,7 @@ def fit(
     quiet: bool = False,
     device=None,
     num_components: int = 64,
-    hidden_dim: int = 256,
+    hidden_dim: int = 128,
     num_frequencies: int = 8,
     num_lat_bins: int = 360,
     noise: float = 0.6,
