@@ -45,8 +45,10 @@ lab: $(STAMP)  ## Open the chapter in JupyterLab (installed into .venv on first 
 	$(PY) -m ipykernel install --sys-prefix --name gdl-pyro --display-name "Python (gdl-pyro)"
 	$(VENV)/bin/jupyter lab chapters/ch01_generative_modeling
 
-test: $(STAMP)  ## Run the test suite
-	$(PY) -m pytest
+# One pytest worker per core: every test runs torch on one thread (tests/conftest.py), so two
+# workers on two cores halve the wall time without the two competing for threads.
+test: $(STAMP)  ## Run the test suite (one worker per CPU core)
+	$(PY) -m pytest -n auto
 
 lint: $(STAMP)  ## ruff check and format check
 	$(VENV)/bin/ruff check .
