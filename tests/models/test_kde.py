@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pyro.distributions as dist
 import pytest
 import torch
 from sklearn.neighbors import KernelDensity
@@ -23,6 +24,22 @@ def test_pyro_density_is_scikit_learns():
     expected = torch.as_tensor(reference.score_samples(probe.double().numpy()), dtype=torch.float32)
     assert torch.allclose(fitted.log_prob(probe), expected, atol=1e-4)
     assert fitted.distribution().log_prob(probe).shape == (50,)
+
+
+def test_chunked_density_is_the_equal_weight_mixture_and_has_gradients():
+    from gdl_pyro.distributions import CHUNK, EqualWeightMixture
+
+    points = gaussian_points(300, 3)
+    density = kde.GaussianKDE(points, 3.0)
+    reference = EqualWeightMixture(lambda loc: dist.Normal(loc, 3.0).to_event(1), {"loc": points})
+    probe = gaussian_points(CHUNK + 7, 4).reshape(CHUNK + 7, 1, 2)  # two chunks, a batch shape
+    with torch.no_grad():  # the in-place path
+        assert torch.allclose(density.log_prob(probe), reference.log_prob(probe), atol=1e-5)
+    assert density.component_log_prob(probe).shape == (CHUNK + 7, 1, 300)
+    value = probe[:5].clone().requires_grad_()  # the path that keeps the graph
+    density.log_prob(value).sum().backward()
+    expected = torch.autograd.grad(reference.log_prob(value).sum(), value)[0]
+    assert torch.allclose(value.grad, expected, atol=1e-5)
 
 
 def test_density_integrates_to_one():
