@@ -5,7 +5,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHAPTER := chapters/ch01_generative_modeling
-SCRIPTS := $(sort $(wildcard $(CHAPTER)/s[0-9][0-9]_*.py))
 OUT := outputs/ch01
 
 .PHONY: help setup ch01 quick notebooks book lab test lint format bench clean
@@ -22,17 +21,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## Create .venv with Python 3.11 and install everything (a second run does nothing)
 
+# The sections run one after another in one Python process (gdl_pyro.run_chapter), each as
+# `python sNN_name.py --out-dir ...` would run it: the imports are paid once, not nine times.
 ch01: $(STAMP)  ## Run every chapter-1 section as a script, in reading order; outputs in outputs/ch01/<section>/
-	@set -e; for s in $(SCRIPTS); do \
-		name=$$(basename $$s .py); echo "== $$name"; \
-		$(PY) $$s --out-dir $(OUT)/$$name; \
-	done
+	$(PY) -m gdl_pyro.run_chapter --out-root $(OUT)
 
 quick: $(STAMP)  ## The same as ch01 with --quick (seconds per script)
-	@set -e; for s in $(SCRIPTS); do \
-		name=$$(basename $$s .py); echo "== $$name (quick)"; \
-		$(PY) $$s --quick --out-dir $(OUT)/$$name; \
-	done
+	$(PY) -m gdl_pyro.run_chapter --quick --out-root $(OUT)
 
 notebooks: $(STAMP)  ## Run every section as a notebook into outputs/notebooks/ (QUICK=1: small sizes)
 	$(PY) -m gdl_pyro.notebooks execute $(if $(QUICK),--quick,) --out-dir outputs/notebooks
