@@ -97,7 +97,8 @@ vi_args = {"num_draws": args.num_samples, **common}
 # The flow and the autoregressive model are the tractable families of s09 (which explains them),
 # here with 3,000 points instead of 20,000. With seven times sparser points, each step's data
 # are blurred more (2 degrees of noise, where s09 uses 0.5 and 0.6), and the autoregressive
-# network is smaller: otherwise both fit the training points and lose on held-out ones.
+# network sees fewer Fourier features of latitude in coarser bands: otherwise both fit the
+# training points and lose on held-out ones.
 #
 # Beside them, the two fits a user would pick instead, from scikit-learn: a Gaussian kernel
 # density estimate whose bandwidth 5-fold cross-validation chooses, and an EM mixture with as
@@ -112,7 +113,6 @@ fits = [
         x,
         num_steps=args.ar_steps,
         noise=2.0,
-        hidden_dim=128,
         num_frequencies=4,
         num_lat_bins=180,
         **common,
