@@ -360,9 +360,9 @@ pd.DataFrame(table).set_index("name")[["gap_nats", "accuracy", "coverage", "fit_
 # %% [markdown]
 # At the defaults (seed 0) the flow and the autoregressive model come out on top, 0.27 nats
 # from the bound, and the KDE is next at 0.28: the families win by about 0.01 nats, some four
-# standard errors of the paired held-out difference (`dse` in the held-out table), at ten to
-# thirty times the KDE's one second of fitting. EM at K = 30 (0.34 nats) takes a tenth of a
-# second; the VI mixture with the same K (0.36) takes about ten. On a 2-D density with 3,000
+# standard errors of the paired held-out difference (`dse` in the held-out table), at eight to
+# twenty times the KDE's one second of fitting. EM at K = 30 (0.34 nats) takes a tenth of a
+# second; the VI mixture with the same K (0.36) takes about five. On a 2-D density with 3,000
 # points, a tuned KDE is a hard baseline: the neural families only pull ahead with noise
 # regularisation, and by more with more data (s09, at 20,000 points). The verdict line above is
 # this run's own.
