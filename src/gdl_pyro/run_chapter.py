@@ -44,6 +44,7 @@ def run_section(path: Path, flags: list[str]) -> float:
 
 
 def main(argv=None) -> None:
+    """The command line: every section (or those named) in reading order, stopping at a failure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sections", nargs="*", type=Path, help="section files (default: all)")
     parser.add_argument("--quick", action="store_true", help="the sections' small sizes")
