@@ -7,9 +7,11 @@ import pytest
 import torch
 from hypothesis import settings
 
-# One torch thread here and in every process a test starts (notebook kernels, chapter scripts):
-# `make test` runs one pytest worker per core, and two workers with two threads each on two
-# cores would slow each other down.
+# One torch thread in every pytest worker: `make test` runs one worker per core, and two workers
+# with two threads each on two cores would slow each other down. The chapter scripts and notebook
+# kernels that tests start set OMP_NUM_THREADS=1 themselves (test_chapters.run_script,
+# notebooks.KERNEL_ENV); the variable here covers any other subprocess, such as test_fitting's
+# import checks.
 torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
 # Data generation in hypothesis tests builds tensors; the first call pays for imports.
