@@ -13,7 +13,7 @@ import numpy as np
 import pyro
 import torch
 
-from gdl_pyro._validation import as_count
+from gdl_pyro._validation import as_seed
 
 __all__ = ["ParamState", "Timer", "as_device", "on_device", "seeded"]
 
@@ -59,7 +59,7 @@ def seeded(seed: int | None = None, device=None) -> Iterator[int]:
     """
     if seed is None:
         seed = int(torch.randint(2**31 - 1, ()).item())
-    seed = as_count(seed, "seed")
+    seed = as_seed(seed)
     cuda = (
         [torch.device(device).index or 0] if device and torch.device(device).type == "cuda" else []
     )
@@ -75,7 +75,12 @@ def seeded(seed: int | None = None, device=None) -> Iterator[int]:
 
 
 def as_device(device, x: torch.Tensor) -> torch.device:
-    """The device a fit runs on: ``device`` if given (checked), else where the data are."""
+    """The device a fit runs on: ``device`` if given (checked), else where the data are.
+
+    Only devices torch can run a fit on here pass: "cpu"; "cuda" or "cuda:N" when torch sees a
+    CUDA device N; "mps" when the MPS backend is available. Others that torch can name ("meta",
+    "xla", a missing GPU) raise a ValueError here instead of an error deep inside torch later.
+    """
     if device is None:
         return x.device
     try:
@@ -84,9 +89,24 @@ def as_device(device, x: torch.Tensor) -> torch.device:
         raise ValueError(
             f"device must name a torch device such as 'cpu' or 'cuda'; got {device!r}"
         ) from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device is {device}, but torch sees no CUDA device here")
-    return device
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device is {device}, but torch sees no CUDA device here")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"device is {device}, but torch sees {count} CUDA device(s) here (cuda:0 to "
+                f"cuda:{count - 1})"
+            )
+        return device
+    if device.type == "mps" and torch.backends.mps.is_available():
+        return device
+    raise ValueError(
+        f"device must be 'cpu', or 'cuda' or 'mps' where torch has that backend; got {device} "
+        "(not available here)"
+    )
 
 
 def on_device(device) -> contextlib.AbstractContextManager:

@@ -18,7 +18,7 @@ from pyro.poutine.util import site_is_subsample
 from tqdm import tqdm  # text bars: tqdm.auto needs ipywidgets in a notebook, or warns
 
 from gdl_pyro._state import ParamState, seeded
-from gdl_pyro._validation import as_count
+from gdl_pyro._validation import as_count, as_positive
 
 __all__ = [
     "SVIResult",
@@ -122,8 +122,7 @@ def fit_svi(
     SVIResult
     """
     num_steps = as_count(num_steps, "num_steps", minimum=1)
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0; got {lr}")
+    lr = as_positive(lr, "lr")
     param_state = param_state or ParamState()
     elbo = loss or Trace_ELBO()
     stepper = _Stepper(optim or pyro.optim.Adam({"lr": lr}))
@@ -246,8 +245,7 @@ def cosine_adam(lr: float, num_steps: int, clip_norm: float = 5.0) -> pyro.optim
     ClippedAdam's exponential decay in the same number of steps (0.153 against 0.163 nats above
     the bound for the autoregressive model at N = 20,000).
     """
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0; got {lr}")
+    lr = as_positive(lr, "lr")
     return pyro.optim.CosineAnnealingLR(
         {
             "optimizer": torch.optim.Adam,
