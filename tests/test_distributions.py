@@ -1,4 +1,4 @@
-"""UniformBox against its closed forms."""
+"""The distributions module against closed forms, and at its edges: outside supports, no points."""
 
 import math
 
@@ -77,8 +77,9 @@ def test_rsample_is_differentiable_in_the_corners():
 
 def test_support_and_pyro_sample_site():
     d = UniformBox(LOW, HIGH)
-    assert d.support.check(torch.tensor([30.0, 25.0])).item()  # closed
-    assert not d.support.check(torch.tensor([30.1, 25.0])).item()
+    assert d.box.check(torch.tensor([30.0, 25.0])).item()  # closed
+    assert not d.box.check(torch.tensor([30.1, 25.0])).item()
+    assert d.support.check(torch.tensor([30.1, 25.0])).item()  # the plane: density 0 there
     assert isinstance(d, dist.TorchDistribution)
     trace = pyro.poutine.trace(lambda: pyro.sample("x", d)).get_trace()
     assert trace.nodes["x"]["value"].shape == (2,)
@@ -149,12 +150,13 @@ def test_piecewise_uniform_is_the_mixture_of_uniforms_it_names():
     value = torch.rand(50, 3, generator=torch.Generator().manual_seed(1)) * 179.0 - 89.5
     histogram = PiecewiseUniform(-90.0, 90.0, logits)
     assert torch.allclose(histogram.log_prob(value), mixture.log_prob(value), atol=1e-5)
-    # high joins the last bin; outside the support (validation off) the density is 0, not NaN
-    edge = PiecewiseUniform(-90.0, 90.0, logits[0], validate_args=False)
-    assert torch.isfinite(edge.log_prob(torch.tensor(90.0)))
-    assert edge.log_prob(torch.tensor(90.5)) == -math.inf
-    with pytest.raises(ValueError, match="support"):
-        PiecewiseUniform(-90.0, 90.0, logits[0]).log_prob(torch.tensor(91.0))
+    # high joins the last bin; outside the support the density is 0, not NaN and not an error
+    for validate in (False, True):
+        edge = PiecewiseUniform(-90.0, 90.0, logits[0], validate_args=validate)
+        assert torch.isfinite(edge.log_prob(torch.tensor(90.0)))
+        outside = torch.tensor([90.5, -91.0, math.inf, -math.inf])
+        assert torch.equal(edge.log_prob(outside), torch.full((4,), -math.inf))
+    assert edge.support.check(torch.tensor(90.0)) and not edge.support.check(torch.tensor(90.5))
 
 
 def test_piecewise_uniform_integrates_to_one_and_samples_its_bins():
@@ -171,8 +173,90 @@ def test_piecewise_uniform_integrates_to_one_and_samples_its_bins():
     assert histogram.expand((5,)).sample().shape == (5,)
 
 
+def test_piecewise_uniform_validates_values_but_not_where_they_lie():
+    histogram = PiecewiseUniform(-90.0, 90.0, torch.zeros(4), validate_args=True)
+    with pytest.raises(ValueError, match="NaN"):
+        histogram.log_prob(torch.tensor([0.0, math.nan]))
+    with pytest.raises(ValueError, match="floating-point"):
+        histogram.log_prob(torch.tensor([0, 100]))
+    with pytest.raises(ValueError, match="batch shape"):
+        PiecewiseUniform(-90.0, 90.0, torch.zeros(3, 4)).log_prob(torch.zeros(5))
+    # validation off, NaN is not in any bin: -inf, not an indexing error
+    unchecked = PiecewiseUniform(-90.0, 90.0, torch.zeros(4), validate_args=False)
+    assert unchecked.log_prob(torch.tensor(math.nan)) == -math.inf
+
+
 def test_piecewise_uniform_bad_arguments():
     with pytest.raises(ValueError, match="low and high"):
         PiecewiseUniform(1.0, 1.0, torch.zeros(3))
     with pytest.raises(ValueError, match="logits"):
         PiecewiseUniform(0.0, 1.0, torch.tensor(0.0))
+
+
+def test_uniform_box_log_prob_outside_is_minus_inf_with_validation_on():
+    with pyro.validation_enabled(True):
+        d = UniformBox(LOW, HIGH)
+        outside = torch.tensor([[-11.0, 10.0], [0.0, 26.0], [500.0, 0.0], [0.0, -math.inf]])
+        assert torch.equal(d.log_prob(outside), torch.full((4,), -math.inf))
+
+
+@pytest.mark.parametrize("box_first", [True, False])
+def test_masked_mixture_of_a_box_and_a_gaussian_scores_points_outside_the_box(box_first):
+    """Where the mask picks the Gaussian a point outside the box is scored by the Gaussian; where
+    it picks the box, the point's density is 0. Neither refuses the whole batch."""
+    with pyro.validation_enabled(True):
+        box = UniformBox(LOW, HIGH)
+        gaussian = dist.Normal(torch.zeros(2), 50.0).to_event(1)
+        points = torch.tensor([[-50.0, 0.0], [40.0, 10.0], [0.0, 100.0], [0.0, 10.0]])
+        picks_gaussian = torch.tensor([True, False, True, False])
+        mask = picks_gaussian if box_first else ~picks_gaussian
+        components = (box, gaussian) if box_first else (gaussian, box)
+        log_p = dist.MaskedMixture(mask, *components).log_prob(points)
+    assert torch.allclose(log_p[picks_gaussian], gaussian.log_prob(points[picks_gaussian]))
+    assert log_p[1] == -math.inf  # outside the box, masked to the box
+    assert log_p[3] == pytest.approx(-math.log(800))  # inside the box, masked to the box
+
+
+def test_equal_weight_mixture_scores_points_outside_some_components():
+    from gdl_pyro.distributions import EqualWeightMixture
+
+    draws = {"low": torch.tensor([[0.0, 0.0], [2.0, 0.0]]), "high": torch.tensor([[1.0, 1.0]] * 2)}
+    draws["high"] = draws["low"] + 1.0
+    # torch's Uniform refuses values outside its support when validation is on
+    mixture = EqualWeightMixture(lambda low, high: dist.Uniform(low, high).to_event(1), draws)
+    points = torch.tensor([[0.5, 0.5], [2.5, 0.5], [10.0, 0.5]])
+    with pyro.validation_enabled(True):
+        log_p = mixture.log_prob(points)
+    assert torch.allclose(log_p[:2], torch.full((2,), math.log(0.5)))
+    assert log_p[2] == -math.inf
+
+
+def test_sampling_nothing_gives_an_empty_batch():
+    from gdl_pyro.distributions import EqualWeightMixture
+
+    mixture = EqualWeightMixture(UniformBox, {"low": torch.zeros(3, 2), "high": torch.ones(3, 2)})
+    assert UniformBox(LOW, HIGH).sample((0,)).shape == (0, 2)
+    assert mixture.sample((0,)).shape == (0, 2)
+    assert PiecewiseUniform(0.0, 1.0, torch.zeros(4)).sample((0,)).shape == (0,)
+    assert PiecewiseUniform(0.0, 1.0, torch.zeros(3, 4)).sample((0,)).shape == (0, 3)
+
+
+def test_log_prob_of_no_points_is_empty():
+    from gdl_pyro.distributions import EqualWeightMixture
+
+    mixture = EqualWeightMixture(UniformBox, {"low": torch.zeros(3, 2), "high": torch.ones(3, 2)})
+    with pyro.validation_enabled(True):
+        assert UniformBox(LOW, HIGH).log_prob(torch.empty(0, 2)).shape == (0,)
+        assert mixture.log_prob(torch.empty(0, 2)).shape == (0,)
+        assert PiecewiseUniform(0.0, 1.0, torch.zeros(4)).log_prob(torch.empty(0)).shape == (0,)
+
+
+def test_sample_space_is_the_closed_map():
+    from gdl_pyro.distributions import SAMPLE_SPACE, in_sample_space
+
+    points = torch.tensor(
+        [[180.0, 90.0], [-180.0, -90.0], [0.0, 0.0], [180.0001, 0.0], [0.0, -90.5], [math.nan, 0]]
+    )
+    expected = torch.tensor([True, True, True, False, False, False])
+    assert torch.equal(in_sample_space(points), expected)
+    assert torch.equal(SAMPLE_SPACE.check(points), expected)
