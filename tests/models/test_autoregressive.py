@@ -123,3 +123,35 @@ def test_bad_arguments():
         ar.fit(torch.zeros(10, 2), noise=-1.0)
     with pytest.raises(ValueError, match="num_data"):
         ar.model(module=ar.Autoregressive(num_components=1))
+
+
+# Off the map: beyond each edge, by a hair and by far, and at infinity.
+OFF_MAP = torch.tensor(
+    [[500.0, 0.0], [0.0, 90.5], [180.0001, 0.0], [-180.5, 10.0], [0.0, -91.0], [math.inf, 0.0]]
+)
+EDGES = torch.tensor([[180.0, 0.0], [-180.0, 10.0], [0.0, -90.0], [0.0, 90.0]])
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_log_prob_is_minus_inf_off_the_map_and_never_raises(validate):
+    d = sharp_module().distribution()
+    with pyro.validation_enabled(validate):
+        assert torch.equal(d.log_prob(OFF_MAP), torch.full((len(OFF_MAP),), -math.inf))
+        assert torch.isfinite(d.log_prob(EDGES)).all()
+        # longitude does not wrap: 500 is off the map, not 140
+        assert d.log_prob(torch.tensor([500.0, 10.0])) == -math.inf
+    assert not d.support.check(OFF_MAP).any() and d.support.check(EDGES).all()
+
+
+def test_log_prob_refuses_nan_and_scores_no_points():
+    d = ar.Autoregressive(num_components=2, hidden_dim=4).distribution()
+    with pyro.validation_enabled(True):
+        with pytest.raises(ValueError, match="NaN"):
+            d.log_prob(torch.tensor([[0.0, math.nan]]))
+        assert d.log_prob(torch.empty(0, 2)).shape == (0,)
+
+
+def test_sampling_nothing_gives_no_points():
+    d = ar.Autoregressive(num_components=2, hidden_dim=4).distribution()
+    assert d.sample((0,)).shape == (0, 2)
+    assert d.sample((0, 3)).shape == (0, 3, 2)

@@ -89,3 +89,19 @@ def test_off_the_map_has_no_density_and_bad_steps_are_refused(fitted):
         energy.log_normaliser(fitted.energy, 0.7)
     with pytest.raises(ValueError, match="noise_ratio"):
         energy.fit(_gaussian(10, 0), noise_ratio=0, num_steps=1, quiet=True)
+
+
+def test_off_the_map_is_minus_inf_with_validation_on_and_keeps_gradients_finite():
+    torch.manual_seed(0)
+    net = energy.Energy(num_frequencies=2, hidden_dim=8)
+    d = energy.EnergyDistribution(net, log_z=0.0)
+    off_map = torch.tensor([[500.0, 0.0], [0.0, 90.5], [180.0001, 0.0], [math.inf, 0.0]])
+    with pyro.validation_enabled(True):
+        log_p = d.log_prob(torch.cat([off_map, torch.tensor([[10.0, 20.0]])]))
+        assert torch.equal(log_p[:4], torch.full((4,), -math.inf))
+        with pytest.raises(ValueError, match="NaN"):
+            d.log_prob(torch.tensor([[math.nan, 0.0]]))
+        assert d.log_prob(torch.empty(0, 2)).shape == (0,)
+    log_p[-1].backward()  # an infinite point masked to -inf used to leave NaN in the gradients
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
+    assert d.sample((0,)).shape == (0, 2)

@@ -2,6 +2,7 @@
 
 import math
 
+import pyro
 import pytest
 import torch
 
@@ -69,3 +70,49 @@ def test_bad_arguments():
         flow_module.model(torch.tensor([[0.0, math.nan]]), flow=flow_module.Flow(num_layers=1))
     with pytest.raises(ValueError, match="num_data"):
         flow_module.model(flow=flow_module.Flow(num_layers=1))
+
+
+# Off the map: beyond each edge, by a hair and by far, and at infinity.
+OFF_MAP = torch.tensor(
+    [[500.0, 0.0], [0.0, 90.5], [180.0001, 0.0], [-180.5, 10.0], [0.0, -91.0], [math.inf, 0.0]]
+)
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_the_flow_lives_on_the_map(validate):
+    """Off the map the density is 0: -inf, not the density of the nearest edge point."""
+    torch.manual_seed(0)
+    flow = flow_module.Flow(num_layers=1, count_bins=4, hidden_dim=8)
+    d = flow.distribution()
+    with pyro.validation_enabled(validate):
+        assert torch.equal(d.log_prob(OFF_MAP), torch.full((len(OFF_MAP),), -math.inf))
+    assert not d.support.check(OFF_MAP).any()
+    assert d.support.check(torch.tensor([[180.0, 90.0], [-180.0, -90.0]])).all()
+
+
+def test_off_map_points_leave_the_gradients_finite():
+    torch.manual_seed(0)
+    flow = flow_module.Flow(num_layers=1, count_bins=4, hidden_dim=8)
+    log_p = flow.distribution().log_prob(torch.cat([OFF_MAP, torch.tensor([[10.0, 20.0]])]))
+    log_p[-1].backward()
+    grads = [p.grad for p in flow.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_log_prob_takes_float64_and_no_points_and_sample_takes_zero():
+    torch.manual_seed(0)
+    flow = flow_module.Flow(num_layers=1, count_bins=4, hidden_dim=8)
+    points = torch.tensor([[10.0, 20.0], [-30.0, 40.0]])
+    assert torch.allclose(flow.log_prob(points.double()), flow.log_prob(points))
+    assert flow.log_prob(torch.empty(0, 2)).shape == (0,)
+    assert flow.distribution().sample((0,)).shape == (0, 2)
+
+
+def test_the_model_scores_data_under_a_plate():
+    torch.manual_seed(0)
+    flow = flow_module.Flow(num_layers=1, count_bins=4, hidden_dim=8)
+    x = torch.tensor([[10.0, 20.0], [-30.0, 40.0], [180.0, -90.0]])
+    trace = pyro.poutine.trace(flow_module.model).get_trace(x, flow=flow)
+    site = trace.nodes["obs"]
+    assert isinstance(site["fn"], flow_module.MapFlow)
+    assert torch.isfinite(trace.log_prob_sum())

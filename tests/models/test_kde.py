@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pyro
 import pyro.distributions as dist
 import pytest
 import torch
@@ -73,3 +74,16 @@ def test_bad_input():
         kde.fit(gaussian_points(3, 0))
     with pytest.raises(ValueError, match="finite"):
         kde.fit(np.array([[0.0, np.nan], [1.0, 2.0]]))
+
+
+def test_points_off_the_map_and_no_points_are_scored_not_refused():
+    """The KDE's support is the plane (its kernels leak past the map's edges): off the map its
+    density is small but positive; infinitely far it is 0; no points give no values."""
+    density = kde.GaussianKDE(gaussian_points(50, 0), bandwidth=2.0)
+    with pyro.validation_enabled(True):
+        log_p = density.log_prob(torch.tensor([[181.0, 0.0], [0.0, 95.0], [math.inf, 0.0]]))
+        assert torch.isfinite(log_p[:2]).all() and log_p[2] == -math.inf
+        assert density.log_prob(torch.empty(0, 2)).shape == (0,)
+        with pytest.raises(ValueError, match="NaN"):
+            density.log_prob(torch.tensor([[math.nan, 0.0]]))
+    assert density.sample((0,)).shape == (0, 2)

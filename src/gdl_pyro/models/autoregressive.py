@@ -39,11 +39,17 @@ import pyro.distributions as dist
 import torch
 from pyro.distributions import TorchDistribution
 from torch import nn
-from torch.distributions import constraints
 
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
-from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, PiecewiseUniform
+from gdl_pyro.distributions import (
+    SAMPLE_SPACE,
+    SAMPLE_SPACE_HIGH,
+    SAMPLE_SPACE_LOW,
+    PiecewiseUniform,
+    ZeroOutsideSupport,
+    in_sample_space,
+)
 from gdl_pyro.fitting import PointFit
 from gdl_pyro.models._mle import fit_network
 
@@ -140,17 +146,17 @@ class Autoregressive(nn.Module):
         return LatitudeThenLongitude(self)
 
 
-class LatitudeThenLongitude(TorchDistribution):
+class LatitudeThenLongitude(ZeroOutsideSupport, TorchDistribution):
     """The joint p(lat) p(lon | lat) as one distribution over points (lon, lat).
 
     ``sample`` draws the latitude, then the longitude given it (ancestral sampling);
-    ``log_prob`` adds the two factors' log-densities.
+    ``log_prob`` adds the two factors' log-densities. Its support is the map, and off the map
+    ``log_prob`` is -inf, with validation on or off (``ZeroOutsideSupport``): the von Mises
+    factor is periodic, and would otherwise score longitude 500 as longitude 140.
     """
 
     arg_constraints = {}
-    support = constraints.independent(
-        constraints.interval(torch.tensor(SAMPLE_SPACE_LOW), torch.tensor(SAMPLE_SPACE_HIGH)), 1
-    )
+    support = SAMPLE_SPACE
     has_rsample = False
 
     def __init__(self, module: Autoregressive, validate_args=None):
@@ -160,12 +166,22 @@ class LatitudeThenLongitude(TorchDistribution):
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
+        if value.numel() == 0:  # torch's argument checks refuse a von Mises of no points
+            return value.new_empty(torch.broadcast_shapes(value.shape[:-1], self.batch_shape))
+        on_map = in_sample_space(value)
+        # Points off the map are scored at (0, 0) and then set to -inf: nothing wraps round the
+        # circle, and no NaN reaches the network or its gradients.
+        value = torch.where(on_map.unsqueeze(-1), value, torch.zeros_like(value))
         lon, lat = value[..., 0], value[..., 1]
-        return self.module.lat_distribution().log_prob(lat) + self.module.lon_distribution(
+        log_p = self.module.lat_distribution().log_prob(lat) + self.module.lon_distribution(
             lat
         ).log_prob(lon)
+        return log_p.masked_fill(~on_map, -math.inf)
 
     def sample(self, sample_shape=torch.Size()):
+        shape = torch.Size(sample_shape)
+        if shape.numel() == 0:  # torch's categorical sampler refuses to draw nothing
+            return self.module.lat_logits.new_empty(shape + self.event_shape)
         with torch.no_grad():
             lat = self.module.lat_distribution().sample(sample_shape)
             lon = self.module.sample_lon(lat)

@@ -47,12 +47,17 @@ from pyro import poutine
 from pyro.distributions import TorchDistribution
 from pyro.infer import MCMC, NUTS
 from torch import nn
-from torch.distributions import constraints
 
 from gdl_pyro._state import seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
-from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW
+from gdl_pyro.distributions import (
+    SAMPLE_SPACE,
+    SAMPLE_SPACE_HIGH,
+    SAMPLE_SPACE_LOW,
+    ZeroOutsideSupport,
+    in_sample_space,
+)
 from gdl_pyro.fitting import PointFit
 from gdl_pyro.models._mle import fit_network
 from gdl_pyro.models.gaussian import HALF_EXTENT
@@ -152,8 +157,10 @@ def log_normaliser(energy: Energy, step: float = 0.25) -> float:
     return (torch.logsumexp(neg_energy, 0) + 2 * math.log(step)).item()
 
 
-class EnergyDistribution(TorchDistribution):
+class EnergyDistribution(ZeroOutsideSupport, TorchDistribution):
     """p(x) = exp(-E(x) - log Z) on the map: log_prob is exact, sample runs NUTS (``sample_mcmc``).
+
+    Off the map ``log_prob`` is -inf, with validation on or off (``ZeroOutsideSupport``).
 
     Parameters
     ----------
@@ -163,9 +170,7 @@ class EnergyDistribution(TorchDistribution):
     """
 
     arg_constraints = {}
-    support = constraints.independent(
-        constraints.interval(torch.tensor(SAMPLE_SPACE_LOW), torch.tensor(SAMPLE_SPACE_HIGH)), 1
-    )
+    support = SAMPLE_SPACE
     has_rsample = False
 
     def __init__(self, energy: Energy, log_z: float, validate_args=None):
@@ -173,11 +178,14 @@ class EnergyDistribution(TorchDistribution):
         super().__init__(torch.Size(), torch.Size([2]), validate_args=validate_args)
 
     def log_prob(self, value):
-        inside = (
-            (value >= self.energy.half_extent.neg()) & (value <= self.energy.half_extent)
-        ).all(-1)
+        if self._validate_args:
+            self._validate_sample(value)
+        on_map = in_sample_space(value)
+        # Off the map the network sees the centre: E of an infinite point is NaN, and a NaN
+        # there would reach the gradients even where it is masked.
+        value = torch.where(on_map.unsqueeze(-1), value, torch.zeros_like(value))
         log_p = -self.energy(value) - self.log_z
-        return log_p.masked_fill(~inside, -math.inf)
+        return log_p.masked_fill(~on_map, -math.inf)
 
     def sample(self, sample_shape=torch.Size()):
         sample_shape = torch.Size(sample_shape)

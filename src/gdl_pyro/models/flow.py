@@ -34,6 +34,7 @@ Rozet, F. et al. (2022). Zuko: normalizing flows in PyTorch. https://zuko.readth
 """
 
 import itertools
+import math
 
 import pyro
 import pyro.distributions as dist
@@ -43,11 +44,12 @@ from torch import nn
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
 from gdl_pyro._zuko import zuko
+from gdl_pyro.distributions import SAMPLE_SPACE, ZeroOutsideSupport, in_sample_space
 from gdl_pyro.fitting import PointFit
 from gdl_pyro.models._mle import fit_network
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
-__all__ = ["Flow", "FlowFit", "fit", "model"]
+__all__ = ["Flow", "FlowFit", "MapFlow", "fit", "model"]
 
 # Each flow's default name, for its pyro.module registration: flow0, flow1, ...
 _INSTANCES = itertools.count()
@@ -63,6 +65,27 @@ class _EdgeSafeTanh(dist.transforms.TanhTransform):
     def _inverse(self, y):
         edge = 1 - torch.finfo(y.dtype).eps
         return torch.atanh(y.clamp(-edge, edge))
+
+
+class MapFlow(ZeroOutsideSupport, dist.TransformedDistribution):
+    """The flow's distribution: a ``TransformedDistribution`` whose support is the map.
+
+    tanh and D map the plane onto the map, so the density is 0 off it. ``log_prob`` says so:
+    -inf off the map, with validation on or off (``ZeroOutsideSupport``), where the clamp in
+    ``_EdgeSafeTanh`` would otherwise score a far point as one on the edge.
+    """
+
+    support = SAMPLE_SPACE
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        if value.numel() == 0:  # torch's sum over the event dimension cannot reshape nothing
+            return value.new_empty(torch.broadcast_shapes(value.shape[:-1], self.batch_shape))
+        on_map = in_sample_space(value)
+        # Off the map, the transforms see the centre, so no infinity reaches the gradients.
+        value = torch.where(on_map.unsqueeze(-1), value, torch.zeros_like(value))
+        return super().log_prob(value).masked_fill(~on_map, -math.inf)
 
 
 class Flow(nn.Module):
@@ -96,16 +119,16 @@ class Flow(nn.Module):
         )
         self.register_buffer("half_extent", HALF_EXTENT.clone())
 
-    def distribution(self) -> dist.TransformedDistribution:
+    def distribution(self) -> MapFlow:
         """p_model(x) in degrees: a Pyro distribution with sample and log_prob, on the map."""
         scale = dist.transforms.AffineTransform(
             torch.zeros_like(self.half_extent), self.half_extent, event_dim=1
         )
-        return dist.TransformedDistribution(self.nsf(), [_EdgeSafeTanh(), scale])
+        return MapFlow(self.nsf(), [_EdgeSafeTanh(), scale])
 
     def log_prob(self, points) -> torch.Tensor:
         with torch.no_grad():
-            return self.distribution().log_prob(as_points(points, "points"))
+            return self.distribution().log_prob(as_points(points, "points", allow_empty=True))
 
     def sample(self, num_samples: int) -> torch.Tensor:
         with torch.no_grad():
