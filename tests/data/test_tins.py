@@ -145,3 +145,18 @@ def test_eight_bit_levels_and_dequantisation():
         dequantize(torch.tensor([0, 256]))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         to_levels(torch.tensor([1.5]))
+
+
+def test_eight_bit_images_are_levels_in_numpy_and_torch():
+    from gdl_pyro.data.tins import dequantize, to_levels
+
+    levels = torch.tensor([[0, 1, 128, 255]], dtype=torch.uint8)
+    for stored in (levels, levels.numpy()):
+        assert torch.equal(to_levels(stored), levels.long())
+        x = dequantize(stored, seed=0)
+        assert torch.equal(x, dequantize(levels.long(), seed=0))  # the same levels, as int64
+        assert ((x >= levels / 256) & (x < (levels + 1.0) / 256)).all()
+    with pytest.raises(ValueError, match="levels must be integers"):
+        dequantize(torch.tensor([True]))
+    with pytest.raises(ValueError, match="levels must be integers"):
+        dequantize(torch.tensor([0.5]))

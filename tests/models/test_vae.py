@@ -77,6 +77,19 @@ def test_bad_input():
         vae.decode(torch.zeros(3, 5))
 
 
+def test_eight_bit_levels_and_arrays_are_refused_by_name():
+    """The VAE scores intensities in [0, 1]: uint8 levels (here all 0 or 1, so in range) and
+    NumPy arrays are refused with what it expects, not a dtype error inside the encoder."""
+    vae = VAE(data_dim=SIZE * SIZE, hidden_dim=8)
+    levels = torch.randint(0, 2, (3, SIZE * SIZE), dtype=torch.uint8)
+    with pytest.raises(ValueError, match="x must hold floating-point .*dequantize"):
+        vae.encode(levels)
+    with pytest.raises(ValueError, match="x must hold floating-point"):
+        pyro.poutine.trace(vae.model).get_trace(levels)
+    with pytest.raises(ValueError, match=r"x must be a torch.Tensor of shape \(N, 256\)"):
+        vae.encode(levels.float().numpy())
+
+
 def test_readout_and_direction_recover_a_known_linear_latent_space():
     # Latents made from the labels by a known affine map: the read-out is exact (R^2 = 1) and the
     # "taller" step moves height by exactly 1 and width by exactly 0.

@@ -188,8 +188,14 @@ LEVELS = 256
 
 
 def to_levels(images) -> torch.Tensor:
-    """Images with values in [0, 1] as 8-bit levels 0..255 (integers), as files store them."""
+    """Images with values in [0, 1] as 8-bit levels 0..255 (integers), as files store them.
+
+    8-bit images (uint8, NumPy or torch) are levels already: they come back as they are, as
+    integers of the same type as the levels made from floating-point images.
+    """
     images = torch.as_tensor(images)
+    if images.dtype == torch.uint8:
+        return images.long()
     if not images.is_floating_point() or not torch.isfinite(images).all():
         raise ValueError("images must be finite floating-point values in [0, 1]")
     if images.numel() and (images.min() < 0 or images.max() > 1):
@@ -205,11 +211,12 @@ def dequantize(levels, *, seed: int | None = None) -> torch.Tensor:
     continuous models of 8-bit data are scored on one honest scale (bits per dimension).
     """
     levels = torch.as_tensor(levels)
-    if (
-        levels.is_floating_point()
-        or levels.numel()
-        and (levels.min() < 0 or levels.max() >= LEVELS)
-    ):
+    if levels.is_floating_point() or levels.is_complex() or levels.dtype == torch.bool:
+        raise ValueError(f"levels must be integers in 0..{LEVELS - 1}; got dtype {levels.dtype}")
+    # As int64: a uint8 tensor (8-bit images as stored) cannot hold 256, and torch compares it
+    # with 256 wrapped round to 0, which refused every uint8 tensor.
+    levels = levels.long()
+    if levels.numel() and (levels.min() < 0 or levels.max() >= LEVELS):
         raise ValueError(f"levels must be integers in 0..{LEVELS - 1}")
     noise = torch.rand(levels.shape, generator=generator(seed))
     return (levels + noise) / LEVELS

@@ -107,15 +107,24 @@ class VAE(nn.Module):
         """Images as an (N, data_dim) tensor (or None), or a ValueError that names them."""
         if x is None:
             return
-        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != self.data_dim:
-            shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-            raise ValueError(f"{name} must have shape (N, {self.data_dim}); got {shape}")
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(
+                f"{name} must be a torch.Tensor of shape (N, {self.data_dim}); "
+                f"got {type(x).__name__}"
+            )
+        if x.dim() != 2 or x.shape[1] != self.data_dim:
+            raise ValueError(f"{name} must have shape (N, {self.data_dim}); got {tuple(x.shape)}")
 
     def _check(self, x, name: str = "x"):
         """Images as (N, data_dim) values in [0, 1], or a ValueError that names them."""
         if x is None:
             return
         self._check_shape(x, name)
+        if not x.is_floating_point():
+            raise ValueError(
+                f"{name} must hold floating-point pixel values in [0, 1]; got dtype {x.dtype} "
+                "(8-bit levels become such values by gdl_pyro.data.tins.dequantize)"
+            )
         if not torch.isfinite(x).all():
             raise ValueError(f"{name} must hold finite pixel values; got NaN or infinite values")
         if x.numel() and (x.min() < 0 or x.max() > 1):
