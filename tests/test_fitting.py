@@ -251,11 +251,22 @@ def test_device_argument():
 def test_importing_the_library_leaves_the_matplotlib_backend_alone():
     code = (
         "import matplotlib; matplotlib.use('svg'); "
-        "import gdl_pyro.plots, gdl_pyro.diagnostics, gdl_pyro.models, gdl_pyro.scripting; "
+        "import gdl_pyro.plots, gdl_pyro.convert, gdl_pyro.diagnostics, gdl_pyro.compare, "
+        "gdl_pyro.models, gdl_pyro.scripting; "
         "print(matplotlib.get_backend())"
     )
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == "svg"
+
+
+def test_importing_fitting_imports_no_dataset():
+    # The fit protocol, InferenceData and comparisons need no map: the datasets load on demand.
+    code = (
+        "import sys, gdl_pyro.fitting; "
+        "print([m for m in sys.modules if m.startswith('gdl_pyro.data')])"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "[]"
 
 
 def test_importing_the_library_leaves_torch_distribution_validation_as_it_was():

@@ -6,8 +6,10 @@ import pytest
 import torch
 from pyro.infer.autoguide import AutoNormal
 
-from gdl_pyro._state import ParamState
-from gdl_pyro.infer import cosine_adam, fit_mcmc, fit_svi
+from gdl_pyro._state import ParamState, seeded
+from gdl_pyro.data import world
+from gdl_pyro.infer import cosine_adam, fit_mcmc, fit_svi, guide_draws, sample_guide
+from gdl_pyro.models import gaussian, mixture
 
 # SVI noise on a conjugate normal model with 100 points after 1500 steps: well under 0.05.
 POSTERIOR_TOL = 0.05
@@ -135,3 +137,32 @@ def test_one_torch_optimiser_steps_as_svi_does(make_optim):
     assert torch.allclose(ours.params["scale"], scale, atol=1e-5)
     for key, value in net.state_dict().items():
         assert torch.allclose(ours_net[key], value, atol=1e-5)
+
+
+def test_guide_draws_weights_are_exact_for_the_exact_posterior():
+    # With q equal to the posterior, every weight p(x, theta) / q(theta) is p(x): all equal.
+    x = world.sample_land(100, seed=2)
+    _, cov = gaussian.mle(x)
+    exact = gaussian.conjugate_posterior(x, cov)
+
+    def exact_guide(x, cov=None):
+        pyro.sample("loc", dist.MultivariateNormal(exact.loc, scale_tril=exact.scale_tril))
+
+    draws, log_weights = guide_draws(gaussian.model, exact_guide, x, cov=cov, num_draws=50)
+    assert draws["loc"].shape == (50, 2)
+    assert log_weights.std().item() < 1e-3
+
+
+def test_sample_guide_draws_what_guide_draws_draws():
+    # The same guide draws without scoring them: under one seed, the very same values.
+    x = world.sample_land(300, seed=3)
+    fitted = mixture.fit(x, num_components=3, num_steps=20, num_draws=10, quiet=True, seed=0)
+    with fitted.svi.scope():
+        with seeded(4):
+            weighted, _ = guide_draws(
+                mixture.marginal_model, fitted.guide, x, num_components=3, num_draws=30
+            )
+        with seeded(4):
+            drawn = sample_guide(fitted.guide, x, num_components=3, num_draws=30)
+    assert drawn.keys() == weighted.keys() and drawn["locs"].shape == (30, 3, 2)
+    assert all(torch.equal(drawn[name], weighted[name]) for name in drawn)

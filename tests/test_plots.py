@@ -97,14 +97,14 @@ def test_heldout_plot_puts_the_best_fit_on_top_with_its_error_bar():
 
 
 def test_heldout_plot_zooms_on_the_leaders_differences():
-    from gdl_pyro import diagnostics
+    from gdl_pyro import compare
 
     scores = {
         "a": torch.tensor([-1.0, -2.0, -3.0]),
         "b": torch.tensor([-1.5, -2.0, -2.0]),
         "c": torch.tensor([-9.0, -9.0, -9.0]),
     }
-    table, _ = diagnostics.compare_heldout(scores)
+    table, _ = compare.compare_heldout(scores)
     zoom = plots.plot_heldout(table, title="t", num_leaders=2).axes[1]
     height = {tick.get_text(): tick.get_position()[1] for tick in zoom.get_yticklabels()}
     assert set(height) == {"a", "b"} and height["b"] > height["a"]  # best on top, "c" left out

@@ -48,9 +48,9 @@ import numpy as np
 import pandas as pd
 import pyro
 
-from gdl_pyro import diagnostics, plots
+from gdl_pyro import compare, diagnostics, plots
+from gdl_pyro.convert import az
 from gdl_pyro.data import world
-from gdl_pyro.diagnostics import az
 from gdl_pyro.models import autoregressive, box, flow, gaussian, kde, mixture
 from gdl_pyro.scripting import chapter_args, write_results
 
@@ -161,7 +161,7 @@ idatas = {fitted.name: fitted.inference_data() for fitted in nuts + vi}
 # ## PSIS-LOO on the training data, for the fits with a posterior
 # PSIS-LOO reweights posterior draws to stand in for leaving each point out. NUTS draws are
 # posterior draws. A VI fit's are not: they come from q, so each ratio also carries
-# p(theta, x) / q(theta) (`diagnostics.vi_loo`; Magnusson et al., 2019), which needs many draws,
+# p(theta, x) / q(theta) (`compare.vi_loo`; Magnusson et al., 2019), which needs many draws,
 # and guide draws are cheap: 4000 of them. The Pareto k-hat says when a ratio cannot be trusted; its
 # threshold depends on the number of draws S, min(1 - 1/log10 S, 0.7), so S, k-hat and threshold
 # are reported side by side, and a fit with a k-hat above it is reported as unreliable, not ranked.
@@ -189,7 +189,7 @@ extra["box (NUTS)"]["loo_not_reported"] = "support depends on the data (see the 
 unconverged = [
     name for name in loo_results if extra[name].get("r_hat_max", 1.0) > diagnostics.RHAT_THRESHOLD
 ]
-loo_table, loo_unreliable = diagnostics.compare_loo(
+loo_table, loo_unreliable = compare.compare_loo(
     {name: r for name, r in loo_results.items() if name not in unconverged}
 )
 loo_reliability = pd.DataFrame(
@@ -235,7 +235,7 @@ plots.save(fig, out / "compare_loo.png")
 
 # %%
 scores = {fitted.name: fitted.log_prob(x_test) for fitted in fits}
-heldout_table, missed = diagnostics.compare_heldout(scores)
+heldout_table, missed = compare.compare_heldout(scores)
 fig = plots.plot_heldout(
     heldout_table, title="Held-out log predictive density (fits that miss points are left out)"
 )
@@ -322,7 +322,7 @@ pd.Series(width_ratio, name="VI sd / NUTS sd").round(2).to_frame().T
 # ## The framework, for every fit; and the best model's samples on the map
 
 # %%
-table = diagnostics.framework_table(fits, x_test, num_samples=args.num_generated)
+table = world.framework_table(fits, x_test, num_samples=args.num_generated)
 for row in table:
     row.update(extra.get(row["name"], {}))
 entropy = world.LandUniform().entropy().item()

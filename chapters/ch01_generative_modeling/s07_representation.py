@@ -49,8 +49,8 @@ import pandas as pd
 import pyro
 import torch
 
-from gdl_pyro import diagnostics, plots
-from gdl_pyro.data.tins import dequantize, make_tins, measure_tins, to_levels
+from gdl_pyro import plots
+from gdl_pyro.data.tins import bits_per_dim, dequantize, make_tins, measure_tins, to_levels
 from gdl_pyro.models import ppca
 from gdl_pyro.models.vae import fit as fit_vae
 from gdl_pyro.models.vae import latent_direction, linear_readout
@@ -114,7 +114,7 @@ plots.save(fig, out / "fig1_7_tins.png")
 
 # %%
 ppca_fit = ppca.fit(x)  # the closed form
-heldout_bpd_ppca = diagnostics.bits_per_dim(ppca_fit.log_prob(x_test), SIZE * SIZE).mean().item()
+heldout_bpd_ppca = bits_per_dim(ppca_fit.log_prob(x_test), SIZE * SIZE).mean().item()
 _, r2_ppca = linear_readout(ppca_fit.posterior(x_test).loc, test_labels)
 
 # %% [markdown]
@@ -168,9 +168,9 @@ plots.save(fig, out / "elbo_trace.png")
 # %%
 pixels = SIZE * SIZE
 iwae = vae.log_prob_lower_bound(x_test, num_particles=args.num_particles, seed=args.seed)
-heldout_bpd_vae = diagnostics.bits_per_dim(iwae, pixels).mean().item()
+heldout_bpd_vae = bits_per_dim(iwae, pixels).mean().item()
 elbo = vae.log_prob_lower_bound(x_test, num_particles=1, seed=args.seed)
-heldout_bpd_vae_elbo = diagnostics.bits_per_dim(elbo, pixels).mean().item()
+heldout_bpd_vae_elbo = bits_per_dim(elbo, pixels).mean().item()
 pd.Series(
     {
         f"VAE, IWAE bound (K = {args.num_particles})": heldout_bpd_vae,

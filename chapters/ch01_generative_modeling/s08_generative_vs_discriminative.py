@@ -46,8 +46,8 @@ import torch
 from matplotlib.colors import ListedColormap
 
 from gdl_pyro import diagnostics, plots
+from gdl_pyro.convert import az
 from gdl_pyro.data import world
-from gdl_pyro.diagnostics import az
 from gdl_pyro.models.classify import ClassConditionalMixture, LogisticClassifier
 from gdl_pyro.scripting import chapter_args, write_results
 

@@ -40,9 +40,11 @@ from pyro import poutine
 from gdl_pyro._arviz import az
 from gdl_pyro._state import Timer, on_device, seeded
 from gdl_pyro._validation import as_count, as_points
-from gdl_pyro.diagnostics import guide_draws, sample_guide, to_inference_data, vi_khat, vi_loo
+from gdl_pyro.compare import vi_loo
+from gdl_pyro.convert import to_inference_data
+from gdl_pyro.diagnostics import vi_khat
 from gdl_pyro.distributions import EqualWeightMixture
-from gdl_pyro.infer import fit_mcmc, fit_svi
+from gdl_pyro.infer import fit_mcmc, fit_svi, guide_draws, sample_guide
 
 __all__ = ["DensityFit", "NUTSFit", "PointFit", "PosteriorFit", "VIFit", "nuts_fit", "vi_fit"]
 

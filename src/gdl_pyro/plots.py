@@ -316,7 +316,7 @@ def plot_loo(table, reasons: Mapping[str, str], *, title: str) -> Figure:
 
 
 def plot_heldout(table, *, title: str, num_leaders: int = 5) -> Figure:
-    """Held-out log predictive density of each fit (``diagnostics.compare_heldout``'s table).
+    """Held-out log predictive density of each fit (``compare.compare_heldout``'s table).
 
     Left: one row a fit, best at the top, the sum over held-out points with its standard error
     and a dotted line at the best; higher is better. Right: the ``num_leaders`` best fits'

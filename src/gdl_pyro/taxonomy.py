@@ -19,9 +19,9 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from gdl_pyro import diagnostics, plots
+from gdl_pyro import plots
 from gdl_pyro.data._grid import CELL_DEG
-from gdl_pyro.data.world import LandUniform, land_mask
+from gdl_pyro.data.world import LandUniform, framework_table, land_mask
 
 __all__ = [
     "FAMILIES",
@@ -117,7 +117,7 @@ def family_table(
             raise ValueError(f"families must be among {FAMILIES}; got {family!r}")
         if kind not in NLL_KINDS:
             raise ValueError(f"nll_kinds must be among {NLL_KINDS}; got {kind!r}")
-    rows = diagnostics.framework_table(fits, x_test, num_samples=num_samples)
+    rows = framework_table(fits, x_test, num_samples=num_samples)
     for row, family, kind in zip(rows, families, nll_kinds, strict=True):
         row["nll"] = row.pop("heldout_nll")
         row.update(family=family, nll_kind=kind)

@@ -1,11 +1,12 @@
-"""Land-mass labels: one per land cell, none at sea; the class-conditional p_data is proper."""
+"""Land-mass labels: one per land cell, none at sea; the class-conditional p_data is proper;
+samples' total variation from p_data over the land masses."""
 
 import math
 
 import pytest
 import torch
 
-from gdl_pyro.data import world
+from gdl_pyro.data import landmasses, world
 
 # Midpoint rule on half-cells: exact for a density constant on each mask cell.
 INTEGRAL_TOL = 1e-6
@@ -84,3 +85,16 @@ def test_bayes_classifier_from_the_true_densities_is_always_right():
 def test_bad_land_mass(bad):
     with pytest.raises(ValueError, match="land_mass"):
         world.LandMassUniform(bad)
+
+
+def test_land_mass_tv_known_values():
+    # One land mass only: q is all on it, so TV = 1 - p_k exactly.
+    prior = world.land_mass_prior()
+    for k, name in enumerate(world.LAND_MASSES):
+        points = world.sample_land_mass(name, 200, seed=k)
+        assert landmasses.land_mass_tv(points) == pytest.approx(1 - prior[k].item(), abs=1e-6)
+    # Samples of p_data itself: only sampling noise. With 5 classes and 40,000 points each
+    # |q_k - p_k| has sd at most 0.0025, so the TV stays below 0.01.
+    assert landmasses.land_mass_tv(world.sample_land(40_000, seed=9)) < 0.01
+    # Nothing on the five masses (all at sea): undefined, reported as NaN, not as 0.
+    assert math.isnan(landmasses.land_mass_tv(torch.tensor([[-150.0, 0.0]])))

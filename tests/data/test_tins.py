@@ -1,9 +1,12 @@
-"""The tin generator: labels match the pixels, shapes and ranges hold, seeds reproduce."""
+"""The tin generator: labels match the pixels, shapes and ranges hold, seeds reproduce; bits per
+dimension against closed forms."""
+
+import math
 
 import pytest
 import torch
 
-from gdl_pyro.data.tins import BODY_DARK, make_tins, measure_tins, render_tins
+from gdl_pyro.data.tins import BODY_DARK, bits_per_dim, make_tins, measure_tins, render_tins
 
 # How far a measured extent (in pixels) can be from its label, and its mean error, in closed form.
 # Hard edges: a pixel counts when the edge passes its centre, so each edge is within half a pixel:
@@ -160,3 +163,14 @@ def test_eight_bit_images_are_levels_in_numpy_and_torch():
         dequantize(torch.tensor([True]))
     with pytest.raises(ValueError, match="levels must be integers"):
         dequantize(torch.tensor([0.5]))
+
+
+def test_bits_per_dimension_against_closed_forms():
+    # A model uniform on [0, 1] in every pixel: log p = 0 everywhere, exactly 8 bits per pixel.
+    assert bits_per_dim(torch.zeros(3), num_dims=1024).tolist() == pytest.approx([8.0] * 3)
+    # A model uniform on the true level's cell, [k/256, (k+1)/256) per pixel, has density 256^D
+    # there: it puts probability 1 on the data, 0 bits.
+    log_density = torch.tensor(10 * math.log(256), dtype=torch.float64)
+    assert bits_per_dim(log_density, num_dims=10).item() == pytest.approx(0.0, abs=1e-12)
+    # Two levels (1 bit): a uniform model scores 1.
+    assert bits_per_dim(torch.tensor(0.0), num_dims=4, levels=2).item() == pytest.approx(1)

@@ -9,7 +9,7 @@ import torch
 from pyro import poutine
 from pyro.infer import TraceEnum_ELBO
 
-from gdl_pyro import diagnostics
+from gdl_pyro import convert
 from gdl_pyro.models import mixture
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
@@ -80,7 +80,7 @@ def test_marginal_model_broadcasts_over_draws():
     }
     draws = {k: torch.stack([v, v * 1.1, v * 0.9]) for k, v in values.items()}
     draws["weights"] = draws["weights"] / draws["weights"].sum(-1, keepdim=True)
-    vectorised = diagnostics.pointwise_log_likelihood(
+    vectorised = convert.pointwise_log_likelihood(
         mixture.marginal_model, draws, x, num_components=3
     )
     one_by_one = torch.stack(

@@ -17,6 +17,7 @@ How the labels come out, checked by tests/data/test_landmasses.py:
 """
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ __all__ = [
     "land_mass_labels",
     "land_mass_of",
     "land_mass_prior",
+    "land_mass_tv",
     "sample_land_labelled",
     "sample_land_mass",
 ]
@@ -135,6 +137,23 @@ def land_mass_prior() -> torch.Tensor:
     """p_data(y): each land mass's share of the land area, shape (5,)."""
     areas = torch.tensor([land_mass_area(i) for i in range(len(LAND_MASSES))], dtype=torch.float64)
     return (areas / areas.sum()).to(torch.get_default_dtype())
+
+
+def land_mass_tv(samples) -> float:
+    """Total variation between the samples' shares over the five land masses and p_data's.
+
+    Of the samples that fall on one of s08's five land masses (``LAND_MASSES``), the share
+    on each, q_k, is compared with its share of p_data, p_k = ``land_mass_prior()``:
+    TV = (1/2) sum_k |q_k - p_k|, from 0 (every mass in proportion) to 1. It sees what accuracy
+    cannot: a model that drops a land mass (mode dropping) loses nothing in accuracy. Samples on
+    sea or on smaller islands do not count; with none on the five masses it is NaN.
+    """
+    labels = land_mass_of(samples)
+    labels = labels[labels >= 0]
+    if labels.numel() == 0:
+        return math.nan
+    shares = torch.bincount(labels, minlength=len(LAND_MASSES)).double() / labels.numel()
+    return 0.5 * (shares - land_mass_prior().double()).abs().sum().item()
 
 
 def sample_land_mass(land_mass, num_samples: int, *, seed: int | None = None) -> torch.Tensor:

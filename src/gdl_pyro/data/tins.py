@@ -22,6 +22,8 @@ as 16 separate bands in its latent space (a linear read-out of width then reache
 Anti-aliased, a change of width of a quarter pixel changes the image, as it does in a photograph.
 """
 
+import math
+
 import torch
 
 from gdl_pyro._validation import as_count, generator
@@ -29,6 +31,7 @@ from gdl_pyro._validation import as_count, generator
 __all__ = [
     "LEVELS",
     "LID_RATIO",
+    "bits_per_dim",
     "dequantize",
     "make_tins",
     "measure_tins",
@@ -220,3 +223,27 @@ def dequantize(levels, *, seed: int | None = None) -> torch.Tensor:
         raise ValueError(f"levels must be integers in 0..{LEVELS - 1}")
     noise = torch.rand(levels.shape, generator=generator(seed))
     return (levels + noise) / LEVELS
+
+
+def bits_per_dim(log_density, num_dims: int, levels: int = LEVELS) -> torch.Tensor:
+    """Bits per dimension of discrete data from a continuous density of its dequantised version.
+
+    With x = (k + u) / levels (``dequantize``), log P(k) >= log p(x) - D log(levels), so
+    bpd = (D log(levels) - log p(x)) / (D log 2) is an upper bound on the discrete model's bits
+    per dimension; it is >= 0 for any proper density on [0, 1]^D, and a model uniform on
+    [0, 1]^D scores exactly log2(levels), 8 for 8-bit images (Theis, van den Oord and Bethge,
+    "A note on the evaluation of generative models", 2016).
+
+    Parameters
+    ----------
+    log_density : torch.Tensor
+        log p(x_i) of each dequantised item (or a lower bound on it, such as an ELBO).
+    num_dims : int
+        D, the values per item (pixels per image).
+    levels : int
+        Levels per value before dequantisation.
+    """
+    num_dims = as_count(num_dims, "num_dims", minimum=1)
+    levels = as_count(levels, "levels", minimum=2)
+    log_density = torch.as_tensor(log_density, dtype=torch.float64)
+    return (num_dims * math.log(levels) - log_density) / (num_dims * math.log(2))

@@ -5,9 +5,11 @@ rasterised from Natural Earth 1:50m land by ``scripts/build_land_mask.py``; see 
 Coordinates are (longitude, latitude) in degrees, over the sample space
 [-180, 180] x [-90, 90]. Densities are per square degree, because p_data is uniform in
 these coordinates (not per km^2: a degree cell near a pole is smaller on the globe).
+``coverage`` and ``framework_table`` measure fits of p_data against it.
 """
 
 import math
+import time
 
 import torch
 
@@ -27,6 +29,7 @@ from gdl_pyro.data.landmasses import (  # the labelled world: classes for s08
     land_mass_labels,
     land_mass_of,
     land_mass_prior,
+    land_mass_tv,
     sample_land_labelled,
     sample_land_mass,
 )
@@ -37,6 +40,7 @@ __all__ = [
     "COVERAGE_FRACTION",
     "LandUniform",
     "coverage",
+    "framework_table",
     "is_land",
     "jitter",
     "land_area",
@@ -46,6 +50,7 @@ __all__ = [
     "land_mass_labels",
     "land_mass_of",
     "land_mass_prior",
+    "land_mass_tv",
     "sample_land",
     "sample_land_labelled",
     "sample_land_mass",
@@ -195,3 +200,37 @@ def land_area_in_box(low, high) -> float:
         min=0
     )
     return float((lat_overlap[:, None] * lon_overlap[None, :])[_mask()].sum())
+
+
+def framework_table(fits: list, x_test, *, num_samples: int = 100_000) -> list[dict]:
+    """The chapter's framework for each fit: held-out NLL, gap, accuracy, coverage, speeds.
+
+    ``fits`` are fits from ``gdl_pyro.fitting`` (anything with ``name``, ``log_prob`` and
+    ``sample``). heldout_nll is nats per covered held-out point (those with finite density);
+    heldout_missed counts the others (their density is 0, so the true KL is infinite when it is
+    not 0). coverage is ``coverage`` of the held-out points; land_mass_tv is ``land_mass_tv`` of
+    the samples.
+    """
+    entropy = LandUniform().entropy().item()
+    rows = []
+    for fitted in fits:
+        lpd = fitted.log_prob(x_test)  # a Bayesian fit's: the posterior predictive's
+        finite = torch.isfinite(lpd)
+        start = time.perf_counter()
+        samples = fitted.sample(num_samples)
+        seconds = time.perf_counter() - start
+        nll = -lpd[finite].mean().item()
+        rows.append(
+            {
+                "name": fitted.name,
+                "heldout_nll": nll,
+                "heldout_missed": int((~finite).sum()),
+                "gap_nats": nll - entropy,
+                "accuracy": is_land(samples).double().mean().item(),
+                "coverage": coverage(lpd),
+                "land_mass_tv": land_mass_tv(samples),
+                "samples_per_second": num_samples / seconds,
+                "fit_seconds": fitted.seconds,
+            }
+        )
+    return rows

@@ -22,8 +22,8 @@ from pyro.infer.autoguide import AutoNormal
 
 from gdl_pyro._state import as_device, on_device, seeded
 from gdl_pyro._validation import as_count, as_points
-from gdl_pyro.diagnostics import guide_draws, vi_khat
-from gdl_pyro.infer import SVIResult, fit_svi
+from gdl_pyro.diagnostics import vi_khat
+from gdl_pyro.infer import SVIResult, fit_svi, guide_draws
 from gdl_pyro.models import mixture
 
 __all__ = ["ClassConditionalMixture", "FourierFeatures", "LogisticClassifier", "logistic_model"]
