@@ -26,7 +26,7 @@ def main(num_data: int = 3000, num_heldout: int = 10_000, k: int = 30) -> None:
     x = world.sample_land(num_data, seed=0)
     x_test = world.sample_land(num_heldout, seed=1)
     start = time.perf_counter()
-    em = mixture.fit(x, num_components=k, method="em", seed=0)
+    em = mixture.fit_em(x, num_components=k, seed=0)
     em_seconds = time.perf_counter() - start
     target = heldout_nll(em, x_test) + TOLERANCE
     print(f"time to solution, mixture K={k}, N={num_data:,}, held-out {num_heldout:,}:")

@@ -57,7 +57,7 @@ def test_posterior_predictive_is_the_log_of_the_mean_density_over_draws():
         "low": torch.tensor([[0.0, 0.0], [0.0, 0.0]]),
         "high": torch.tensor([[2.0, 2.0], [1.0, 1.0]]),
     }
-    fitted = PosteriorFit("toy", UniformBox, draws, [], 0.0, inference_data=None)
+    fitted = PosteriorFit("toy", "box", UniformBox, draws, None, losses=(), seconds=0.0)
     points = torch.tensor([[0.5, 0.5], [1.5, 1.5]])
     lpd = fitted.log_prob(points)
     expected = torch.log(torch.tensor([(1 / 4 + 1) / 2, (1 / 4 + 0) / 2]))

@@ -118,7 +118,7 @@ fits = [
         **common,
     ),
     kde.fit(x, **common),
-    mixture.fit(x, num_components=args.k, method="em", **common),
+    mixture.fit_em(x, num_components=args.k, seed=args.seed, device=args.device),
 ]
 
 # %% [markdown]

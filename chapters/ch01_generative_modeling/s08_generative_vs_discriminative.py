@@ -48,7 +48,7 @@ from matplotlib.colors import ListedColormap
 from gdl_pyro import diagnostics, plots
 from gdl_pyro.convert import az
 from gdl_pyro.data import world
-from gdl_pyro.models.classify import ClassConditionalMixture, LogisticClassifier
+from gdl_pyro.models.classify import fit_class_conditional, fit_logistic
 from gdl_pyro.scripting import chapter_args, write_results
 
 CLASS_COLORS = ["#e6550d", "#3182bd", "#756bb1", "#31a354", "#de2d26"]
@@ -132,9 +132,14 @@ bayes_accuracy = (true_log_joint.argmax(-1) == y_test).double().mean().item()
 # ## The discriminative model: p(y | x) and nothing more
 
 # %%
-discriminative = LogisticClassifier(len(names))
-discriminative.fit(
-    x, y, num_steps=args.logistic_steps, quiet=args.quiet, seed=args.seed, device=args.device
+discriminative = fit_logistic(
+    x,
+    y,
+    num_classes=len(names),
+    num_steps=args.logistic_steps,
+    quiet=args.quiet,
+    seed=args.seed,
+    device=args.device,
 )
 accuracy_discriminative = (discriminative.predict(x_test) == y_test).double().mean().item()
 
@@ -160,8 +165,16 @@ bias_summary = az.summary(idata, var_names=["bias"], kind="stats")
 # ## The generative model: p(y) p(x | y), a mixture of Gaussians per land mass
 
 # %%
-generative = ClassConditionalMixture(len(names), num_components=args.num_components)
-generative.fit(x, y, num_steps=args.num_steps, quiet=args.quiet, seed=args.seed, device=args.device)
+generative = fit_class_conditional(
+    x,
+    y,
+    num_classes=len(names),
+    num_components=args.num_components,
+    num_steps=args.num_steps,
+    quiet=args.quiet,
+    seed=args.seed,
+    device=args.device,
+)
 accuracy_generative = (generative.predict(x_test) == y_test).double().mean().item()
 
 # %% [markdown]
@@ -188,8 +201,9 @@ plots.save(fig, out / "decision_regions.png")
 
 # %% [markdown]
 # ## Only one can generate: points made on request for each land mass
-# `generative.sample(y, n)` draws from p(x | y). The logistic regression has no distribution
-# over x at all: asked for "a point on Australia", it has nothing to sample from.
+# `generative.sample_given(y, n)` draws from p(x | y). The logistic regression has no
+# distribution over x at all: asked for "a point on Australia", it has nothing to sample from,
+# and `discriminative.sample(n)` raises `NoDensityError` to say so.
 
 # %%
 ax = plots.map_axes(
@@ -198,7 +212,7 @@ ax = plots.map_axes(
 )
 on_target = {}
 for c, name in enumerate(names):
-    samples = generative.sample(c, args.num_generated)
+    samples = generative.sample_given(c, args.num_generated)
     on_target[name] = (world.land_mass_of(samples) == c).double().mean().item()
     shown = samples[: args.num_shown]
     label = f"{name} ({on_target[name]:.0%} on target)"

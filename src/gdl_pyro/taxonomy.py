@@ -11,7 +11,7 @@ Families are sorted by how they treat the density p(x):
 """
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,7 +27,7 @@ __all__ = [
     "FAMILIES",
     "NLL_KINDS",
     "TREE",
-    "Scored",
+    "branch_of",
     "family_table",
     "plot_density_maps",
     "plot_table",
@@ -43,9 +43,10 @@ TREE = {
     "implicit density": {"": ("gan",)},
 }
 FAMILIES = (*(f for branch in TREE.values() for leaf in branch.values() for f in leaf), "baseline")
-# What a table's NLL is: exact, an upper bound (a variational bound), or an estimate (a KDE of
-# samples, for a model without a density).
-NLL_KINDS = ("exact", "upper_bound", "estimate")
+# What a table's NLL is: exact, an upper bound (a variational bound), or, for a fit with no
+# density at all, the exact NLL of a KDE fitted to its samples: a number about the samples, with
+# the KDE's own error in it, not an estimate of the fit's NLL. Rows are ranked within a kind only.
+NLL_KINDS = ("exact", "upper_bound", "kde_of_samples")
 _TITLES = {
     "autoregressive": "autoregressive",
     "flow": "normalizing flow",
@@ -56,71 +57,79 @@ _TITLES = {
 }
 
 
-class Scored:
-    """A fit scored by a stand-in for its log density: a bound or an estimate.
-
-    ``family_table`` asks every fit for ``log_prob``; a VAE offers a bound and a GAN nothing, so
-    this pairs such a fit with what scores it, under a name that says which. ``sample`` and
-    ``seconds`` are the fit's own.
-
-    Parameters
-    ----------
-    fit : object
-        Anything with ``sample(n, seed=None)`` and ``seconds``.
-    log_prob : callable
-        x -> the stand-in for log p(x_i), shape (N,).
-    name : str
-        The row's name, e.g. "VAE (IWAE bound)".
-    """
-
-    def __init__(self, fit, log_prob: Callable, name: str):
-        self.fit, self.log_prob, self.name = fit, log_prob, name
-
-    @property
-    def seconds(self) -> float:
-        return self.fit.seconds
-
-    def sample(self, num_samples: int, seed: int | None = None) -> torch.Tensor:
-        return self.fit.sample(num_samples, seed=seed)
+def branch_of(family: str) -> str:
+    """The leaf of Figure 1-10 a family sits at, or "baseline" for the peers (box, KDE, ...)."""
+    return family if family in FAMILIES else "baseline"
 
 
 def family_table(
-    fits: Sequence, families: Sequence[str], nll_kinds: Sequence[str], x_test, *, num_samples
+    fits: Sequence,
+    x_test,
+    *,
+    num_samples: int,
+    seed: int | None = None,
+    bound_options: Mapping[str, Mapping] | None = None,
+    kde_bandwidths=None,
 ) -> list[dict]:
-    """One row per fit: the framework's measures on one scale, with the family and NLL kind.
+    """One row per fit: the framework's measures on one scale, each NLL under its kind.
+
+    Every fit says itself how it is scored (``gdl_pyro.fitting``'s protocol): ``nll_kind``
+    "exact" by ``log_prob``; "upper_bound" by ``log_prob_lower_bound(x, seed=seed, **options)``;
+    "none" (a GAN) by a KDE fitted to ``num_samples`` of its samples (``kde_of_samples``).
 
     Parameters
     ----------
     fits : sequence of fits
-        Anything with ``name``, ``log_prob``, ``sample`` and ``seconds`` (``gdl_pyro.fitting``).
-    families, nll_kinds : sequences of str
-        Each fit's family (one of ``FAMILIES``) and what its NLL is (one of ``NLL_KINDS``).
+        Fits of ``gdl_pyro.fitting``'s protocol, with distinct names.
     x_test : torch.Tensor of shape (N, 2)
         Held-out points from p_data.
     num_samples : int
-        Samples per fit for accuracy, land-mass shares and speed.
+        Samples per fit for accuracy, land-mass shares and speed (and for a KDE of samples).
+    seed : int, optional
+        The seed of every bound and of the samples a KDE is fitted to.
+    bound_options : mapping of str to mapping, optional
+        Per fit name, options of its ``log_prob_lower_bound`` (e.g. ``num_particles``).
+    kde_bandwidths : array-like, optional
+        Candidate bandwidths of a KDE of samples (``gdl_pyro.models.kde.fit``).
 
     Returns
     -------
     list of dict
-        Keys ``name``, ``family``, ``nll``, ``nll_kind``, ``gap_nats`` (nll minus the entropy of
-        p_data: KL(p_data || p_model) when the NLL is exact), ``heldout_missed`` (held-out points
-        given density 0, left out of ``nll``), ``accuracy``, ``coverage``, ``land_mass_tv``,
-        ``samples_per_second`` and ``fit_seconds``. Exact NLLs come first, best first, then
-        upper bounds, then estimates: numbers of different kinds are not ranked against each
-        other (an upper bound may sit above a true value that is lower).
+        Keys ``name``, ``family``, ``branch`` (its leaf of Figure 1-10, or "baseline"), ``nll``,
+        ``nll_kind``, ``gap_nats`` (nll minus the entropy of p_data: KL(p_data || p_model) when
+        the NLL is exact and ``heldout_missed`` is 0), ``heldout_missed`` (held-out points given
+        density 0, left out of ``nll``: the true KL is then infinite), ``kde_bandwidth`` (for a
+        KDE of samples), ``accuracy``, ``coverage``, ``land_mass_tv``, ``samples_per_second``
+        and ``fit_seconds``. Exact NLLs come first, best first, then upper bounds, then KDEs of
+        samples: numbers of different kinds are not ranked against each other.
     """
-    if not len(fits) == len(families) == len(nll_kinds):
-        raise ValueError("fits, families and nll_kinds must have one entry per fit")
-    for family, kind in zip(families, nll_kinds, strict=True):
-        if family not in FAMILIES:
-            raise ValueError(f"families must be among {FAMILIES}; got {family!r}")
-        if kind not in NLL_KINDS:
-            raise ValueError(f"nll_kinds must be among {NLL_KINDS}; got {kind!r}")
-    rows = framework_table(fits, x_test, num_samples=num_samples)
-    for row, family, kind in zip(rows, families, nll_kinds, strict=True):
+    from gdl_pyro.models import kde  # the baseline's module, needed only for a GAN's row
+
+    names = [fitted.name for fitted in fits]
+    if len(set(names)) != len(names):
+        raise ValueError(f"fits must have distinct names; got {names}")
+    bound_options = bound_options or {}
+    scores, kinds, bandwidths = {}, {}, {}
+    for fitted in fits:
+        if fitted.nll_kind == "none":
+            density = kde.fit(fitted.sample(num_samples, seed=seed), bandwidths=kde_bandwidths)
+            scores[fitted.name] = density.log_prob(x_test)
+            kinds[fitted.name], bandwidths[fitted.name] = "kde_of_samples", density.bandwidth
+        else:
+            options = bound_options.get(fitted.name, {})
+            scores[fitted.name] = fitted.log_score(x_test, seed=seed, **options)
+            kinds[fitted.name] = fitted.nll_kind
+        if kinds[fitted.name] not in NLL_KINDS:
+            raise ValueError(f"{fitted.name}'s NLL kind {kinds[fitted.name]!r} has no column")
+    rows = framework_table(fits, x_test, num_samples=num_samples, log_scores=scores)
+    for row, fitted in zip(rows, fits, strict=True):
         row["nll"] = row.pop("heldout_nll")
-        row.update(family=family, nll_kind=kind)
+        row.update(
+            family=fitted.family,
+            branch=branch_of(fitted.family),
+            nll_kind=kinds[fitted.name],
+            kde_bandwidth=bandwidths.get(fitted.name),
+        )
     return sorted(rows, key=lambda row: (NLL_KINDS.index(row["nll_kind"]), row["gap_nats"]))
 
 

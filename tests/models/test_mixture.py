@@ -152,7 +152,7 @@ def test_em_baseline_is_scikit_learns_mixture_and_recovers_the_truth():
     from sklearn.mixture import GaussianMixture
 
     x = simulate(1500, seed=0)
-    fitted = mixture.fit(x, num_components=3, method="em", seed=0)
+    fitted = mixture.fit_em(x, num_components=3, seed=0)
     order = torch.argsort(fitted.locs[:, 0])
     assert torch.allclose(fitted.weights[order], TRUE_WEIGHTS, atol=WEIGHT_TOL)
     assert torch.allclose(fitted.locs[order], TRUE_CENTRES, atol=CENTRE_TOL_DEG)

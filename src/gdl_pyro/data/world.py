@@ -202,19 +202,24 @@ def land_area_in_box(low, high) -> float:
     return float((lat_overlap[:, None] * lon_overlap[None, :])[_mask()].sum())
 
 
-def framework_table(fits: list, x_test, *, num_samples: int = 100_000) -> list[dict]:
+def framework_table(
+    fits: list, x_test, *, num_samples: int = 100_000, log_scores=None
+) -> list[dict]:
     """The chapter's framework for each fit: held-out NLL, gap, accuracy, coverage, speeds.
 
     ``fits`` are fits from ``gdl_pyro.fitting`` (anything with ``name``, ``log_prob`` and
     ``sample``). heldout_nll is nats per covered held-out point (those with finite density);
     heldout_missed counts the others (their density is 0, so the true KL is infinite when it is
     not 0). coverage is ``coverage`` of the held-out points; land_mass_tv is ``land_mass_tv`` of
-    the samples.
+    the samples. ``log_scores`` maps a fit's name to the per-point scores its NLL is made of when
+    they are not ``log_prob(x_test)`` (a bound, for a fit with no density).
     """
     entropy = LandUniform().entropy().item()
+    log_scores = log_scores or {}
     rows = []
     for fitted in fits:
-        lpd = fitted.log_prob(x_test)  # a Bayesian fit's: the posterior predictive's
+        # A Bayesian fit's log_prob is the posterior predictive's.
+        lpd = log_scores[fitted.name] if fitted.name in log_scores else fitted.log_prob(x_test)
         finite = torch.isfinite(lpd)
         start = time.perf_counter()
         samples = fitted.sample(num_samples)

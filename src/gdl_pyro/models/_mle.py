@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 from torch import nn
 
-from gdl_pyro._state import as_device, on_device, seeded
-from gdl_pyro._validation import as_count, as_points
+from gdl_pyro._validation import as_count
 from gdl_pyro.data.world import as_noise, jitter
+from gdl_pyro.fitting import preamble
 from gdl_pyro.infer import SVIResult, fit_mle_minibatch
 
 
@@ -29,25 +29,22 @@ def fit_network(
     desc: str,
 ) -> tuple[nn.Module, SVIResult]:
     """Build ``make_module()`` under the fit's seed and fit ``model(x, module, batch_size)``."""
-    x = as_points(x)
-    device = as_device(device, x)
-    batch_size = min(as_count(batch_size, "batch_size", minimum=1), x.shape[0])
     num_steps = as_count(num_steps, "num_steps", minimum=1)
     noise = as_noise(noise)
-    with seeded(seed, device) as fit_seed:
-        module = make_module().to(device)
+    with preamble(x, seed=seed, device=device) as setup:
+        batch_size = min(as_count(batch_size, "batch_size", minimum=1), setup.x.shape[0])
+        module = make_module().to(setup.device)
 
-    def noisy_model(x, batch_size):
-        model(jitter(x, noise), module, batch_size)
+        def noisy_model(x, batch_size):
+            model(jitter(x, noise), module, batch_size)
 
-    with on_device(device):
         result = fit_mle_minibatch(
             noisy_model,
-            x.to(device),
+            setup.x,
             batch_size=batch_size,
             num_steps=num_steps,
             lr=lr,
-            seed=fit_seed,
+            seed=setup.seed,
             quiet=quiet,
             desc=desc,
         )

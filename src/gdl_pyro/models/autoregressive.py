@@ -193,7 +193,13 @@ class AutoregressiveFit(PointFit):
 
     def __init__(self, module: Autoregressive, losses, seconds):
         self.module = module.cpu().requires_grad_(False).eval()
-        super().__init__("autoregressive (MLE)", self.module.distribution, losses, seconds)
+        super().__init__(
+            "autoregressive (MLE)",
+            "autoregressive",
+            self.module.distribution,
+            losses=losses,
+            seconds=seconds,
+        )
 
 
 def model(x=None, *, module: Autoregressive, num_data=None, batch_size=None):

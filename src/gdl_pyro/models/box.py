@@ -19,11 +19,10 @@ import pyro.optim
 import torch
 from torch.distributions import constraints
 
-from gdl_pyro._state import as_device, on_device
 from gdl_pyro._validation import as_points
 from gdl_pyro._validation import num_data as checked_num_data
 from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, UniformBox
-from gdl_pyro.fitting import PointFit, PosteriorFit, nuts_fit
+from gdl_pyro.fitting import NUTSFit, PointFit, method_options, nuts_fit, preamble
 from gdl_pyro.infer import fit_svi
 
 __all__ = [
@@ -90,7 +89,13 @@ class BoxFit(PointFit):
 
     def __init__(self, low, high, losses, seconds):
         self.low, self.high = low.detach().cpu(), high.detach().cpu()
-        super().__init__("box (MLE)", lambda: UniformBox(self.low, self.high), losses, seconds)
+        super().__init__(
+            "box (MLE)",
+            "box",
+            lambda: UniformBox(self.low, self.high),
+            losses=losses,
+            seconds=seconds,
+        )
 
 
 def _margin_model(x, init_margin):
@@ -118,6 +123,13 @@ def _no_latents(x, init_margin):
     """Empty guide: nothing is latent, so the ELBO is the log-likelihood."""
 
 
+# The options of each method and their defaults (``method_options`` refuses the others).
+_METHODS = {
+    "mle": {"num_steps": 500, "lr": 0.1, "init_margin": 10.0},
+    "nuts": {"num_samples": 500, "warmup_steps": 500, "num_chains": 2},
+}
+
+
 def fit(
     x,
     *,
@@ -125,16 +137,17 @@ def fit(
     seed: int | None = None,
     quiet: bool = False,
     device=None,
-    num_steps: int = 500,
-    lr: float = 0.1,
-    init_margin: float = 10.0,
-    num_samples: int = 500,
-    warmup_steps: int = 500,
-    num_chains: int = 2,
-) -> BoxFit | PosteriorFit:
+    num_steps: int | None = None,
+    lr: float | None = None,
+    init_margin: float | None = None,
+    num_samples: int | None = None,
+    warmup_steps: int | None = None,
+    num_chains: int | None = None,
+) -> BoxFit | NUTSFit:
     """Fit the box: by maximum likelihood with Pyro's SVI (``method="mle"``) or by NUTS.
 
-    The fit interface of every density family (see ``gdl_pyro.fitting``).
+    The fit interface of every family (see ``gdl_pyro.fitting``). An option of the other
+    method is refused with a ValueError.
 
     Parameters
     ----------
@@ -142,57 +155,69 @@ def fit(
     method : {"mle", "nuts"}
         "mle": SVI with an empty guide on the bounding box plus positive margins; returns a
         ``BoxFit`` (point fit). "nuts": the Bayesian box (``bayesian_model``) sampled by NUTS;
-        returns a ``PosteriorFit`` whose distribution is the posterior predictive.
+        returns a ``NUTSFit`` whose distribution is the posterior predictive.
     seed, quiet, device
         As for every fit: the fit's own seed, no progress bar, the device to run on.
     num_steps : int
-        Adam steps (MLE). Each shrinks log(margin) by about ``lr``: with the defaults the
+        Adam steps (MLE; 500). Each shrinks log(margin) by about ``lr``: with the defaults the
         margins fall from 10 degrees to below float32 resolution at 180 degrees (1e-5).
     lr : float
-        Adam learning rate (MLE).
+        Adam learning rate (MLE; 0.1), finite and > 0.
     init_margin : float
-        Starting margin around the bounding box, in degrees, > 0 (MLE).
+        Starting margin around the bounding box, in degrees, finite and > 0 (MLE; 10).
     num_samples, warmup_steps, num_chains : int
-        NUTS draws per chain, warm-up steps and chains.
+        NUTS draws per chain, warm-up steps and chains (500, 500, 2).
     """
-    x = as_points(x)
-    mle(x)  # the same check: the data must span a box of positive area
-    device = as_device(device, x)
-    if method == "nuts":
-        return nuts_fit(
-            "box (NUTS)",
-            bayesian_model,
-            x,
-            lambda margin_low, margin_high: _predictive_box(x, margin_low, margin_high),
-            seed=seed,
-            quiet=quiet,
-            device=device,
-            num_samples=num_samples,
-            warmup_steps=warmup_steps,
-            num_chains=num_chains,
-        )
-    if method != "mle":
-        raise ValueError(f"method must be 'mle' or 'nuts'; got {method!r}")
-    if not (math.isfinite(init_margin) and init_margin > 0):
-        raise ValueError(f"init_margin must be a finite number > 0; got {init_margin}")
-    # The gradient in log(margin) is proportional to the margin itself, so it fades as the box
-    # closes in; Adam's default second-moment memory (beta2 = 0.999) remembers the early large
-    # gradients and its steps fade too. A short memory keeps each step near lr in log(margin).
-    optim = pyro.optim.Adam({"lr": lr, "betas": (0.9, 0.9)})
-    with on_device(device):
+    options = method_options(
+        method,
+        {
+            "num_steps": num_steps,
+            "lr": lr,
+            "init_margin": init_margin,
+            "num_samples": num_samples,
+            "warmup_steps": warmup_steps,
+            "num_chains": num_chains,
+        },
+        _METHODS,
+    )
+    with preamble(x, seed=seed, device=device) as setup:
+        mle(setup.x)  # the same check: the data must span a box of positive area
+        if method == "nuts":
+            lowest, highest = mle(setup.x.cpu())
+            return nuts_fit(
+                "box (NUTS)",
+                "box",
+                bayesian_model,
+                setup,
+                lambda margin_low, margin_high: UniformBox(
+                    lowest - margin_low, highest + margin_high
+                ),
+                quiet=quiet,
+                **options,
+            )
+        init_margin = options["init_margin"]
+        if not (math.isfinite(init_margin) and init_margin > 0):
+            raise ValueError(f"init_margin must be a finite number > 0; got {init_margin}")
+        # The gradient in log(margin) is proportional to the margin itself, so it fades as the
+        # box closes in; Adam's default second-moment memory (beta2 = 0.999) remembers the early
+        # large gradients and its steps fade too. A short memory keeps each step near lr in
+        # log(margin).
+        optim = pyro.optim.Adam({"lr": options["lr"], "betas": (0.9, 0.9)})
         result = fit_svi(
             _margin_model,
             _no_latents,
-            x.to(device),
+            setup.x,
             init_margin,
-            num_steps=num_steps,
+            num_steps=options["num_steps"],
+            lr=options["lr"],
             optim=optim,
-            seed=seed,
+            seed=setup.seed,
             quiet=quiet,
             desc="box MLE",
+            param_state=setup.params,
         )
-    low = x.min(0).values - result.params["margin_low"]
-    high = x.max(0).values + result.params["margin_high"]
+    low = setup.x.cpu().min(0).values - result.params["margin_low"]
+    high = setup.x.cpu().max(0).values + result.params["margin_high"]
     return BoxFit(low, high, result.losses, result.seconds)
 
 
@@ -233,12 +258,6 @@ def bayesian_model(x=None, *, num_data=None, bounding_box=None):
     margin_high = pyro.sample("margin_high", dist.Uniform(zero, room_high).to_event(1))
     with pyro.plate("data", num_data):
         return pyro.sample("obs", UniformBox(lowest - margin_low, highest + margin_high), obs=x)
-
-
-def _predictive_box(x, margin_low, margin_high) -> UniformBox:
-    """The box of each margin draw around the bounding box of ``x``: batch shape of the draws."""
-    lowest, highest = mle(x)
-    return UniformBox(lowest - margin_low, highest + margin_high)
 
 
 def posterior_mean_margin(x) -> torch.Tensor:

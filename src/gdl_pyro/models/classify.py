@@ -1,12 +1,13 @@
 r"""Generative versus discriminative models of land-mass labels y given points x on the map.
 
-- ``LogisticClassifier`` is discriminative: a Bayesian multinomial logistic regression
+- ``fit_logistic`` fits the discriminative model: a Bayesian multinomial logistic regression
   p(y | x) = softmax(B^T phi(x) + c) on random Fourier features phi of the point, fitted by SVI.
   It answers "which land mass is this point on?" and nothing else: it has no p(x), so it cannot
   make a point.
-- ``ClassConditionalMixture`` is generative: p(x, y) = p(y) p(x | y) with a Gaussian mixture
-  (``gdl_pyro.models.mixture``) for each p(x | y). Bayes' rule turns it into a classifier,
-  p(y | x) oc p(y) p(x | y), and ``sample(y, n)`` generates points on request: "make Australia".
+- ``fit_class_conditional`` fits the generative model: p(x, y) = p(y) p(x | y) with a Gaussian
+  mixture (``gdl_pyro.models.mixture``) for each p(x | y). Bayes' rule turns it into a
+  classifier, p(y | x) oc p(y) p(x | y), and ``sample_given(y, n)`` generates points on request:
+  "make Australia".
 
 The features embed longitude as (cos, sin) so that both models see the dateline as continuous.
 """
@@ -20,13 +21,22 @@ from pyro import poutine
 from pyro.infer import Predictive
 from pyro.infer.autoguide import AutoNormal
 
-from gdl_pyro._state import as_device, on_device, seeded
+from gdl_pyro._sealed import sealed
+from gdl_pyro._state import on_device, seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro.diagnostics import vi_khat
+from gdl_pyro.fitting import Fit, preamble
 from gdl_pyro.infer import SVIResult, fit_svi, guide_draws
 from gdl_pyro.models import mixture
 
-__all__ = ["ClassConditionalMixture", "FourierFeatures", "LogisticClassifier", "logistic_model"]
+__all__ = [
+    "ClassConditionalFit",
+    "FourierFeatures",
+    "LogisticFit",
+    "fit_class_conditional",
+    "fit_logistic",
+    "logistic_model",
+]
 
 COEF_PRIOR_SCALE = 3.0
 
@@ -77,72 +87,42 @@ def _check_labels(labels, num_points: int, num_classes: int) -> torch.Tensor:
     return labels.long()
 
 
-class LogisticClassifier:
-    """The discriminative model: p(y | x) only, fitted by SVI with a mean-field guide.
+class LogisticFit(Fit):
+    """The discriminative model fitted: p(y | x) only, by SVI with a mean-field guide.
 
-    ``fit`` trains in a param store of its own (see ``gdl_pyro.fitting``); the guide is evaluated
-    afterwards only inside that store, so two classifiers in one session never share weights.
+    It has no p(x): ``distribution``, ``log_prob`` and ``sample`` raise ``NoDensityError`` (the
+    lesson of s08). The guide runs with this fit's own parameters wherever it is called, as a
+    ``VIFit``'s does, so two classifiers in one session never share weights.
     """
 
-    def __init__(self, num_classes: int, features: FourierFeatures | None = None):
-        self.num_classes = as_count(num_classes, "num_classes", minimum=2)
-        self.features = features or FourierFeatures()
-        self.guide, self.svi, self.device = None, None, torch.device("cpu")
+    nll_kind = "none"
+    no_density = (
+        "a discriminative classifier models p(y | x) only: it has no p(x), so it can neither "
+        "score a point's density nor make a point; a generative model (fit_class_conditional) "
+        "can do both"
+    )
 
-    def fit(
-        self,
-        points,
-        labels,
-        *,
-        seed: int | None = None,
-        quiet: bool = False,
-        device=None,
-        num_steps: int = 1500,
-        lr: float = 0.05,
-    ) -> "LogisticClassifier":
-        """Fit the posterior of the coefficients; ``self.svi`` keeps the losses and the store."""
-        phi = self.features(points)
-        labels = _check_labels(labels, len(phi), self.num_classes)
-        self.device = as_device(device, phi)
-        self.guide = AutoNormal(logistic_model, init_scale=0.01)
-        scale = 1.0 / len(phi)
-        with on_device(self.device):
-            self.svi = fit_svi(
-                poutine.scale(logistic_model, scale=scale),
-                poutine.scale(self.guide, scale=scale),
-                phi.to(self.device),
-                labels.to(self.device),
-                num_classes=self.num_classes,
-                num_steps=num_steps,
-                lr=lr,
-                seed=seed,
-                quiet=quiet,
-                desc="logistic regression",
-            )
-        return self
+    def __init__(self, features: FourierFeatures, num_classes: int, svi: SVIResult, guide, device):
+        self.features, self.num_classes, self.svi = features, num_classes, svi
+        self._guide, self.device = guide, device
+        super().__init__(
+            "logistic regression (VI)", "logistic", losses=svi.losses, seconds=svi.seconds
+        )
 
-    @property
-    def losses(self) -> list[float]:
-        return self._fitted().losses
-
-    @property
-    def seconds(self) -> float:
-        return self._fitted().seconds
-
-    def _fitted(self) -> SVIResult:
-        if self.svi is None:
-            raise ValueError("fit the classifier first")
-        return self.svi
+    def guide(self, *args, **kwargs):
+        """The fitted guide, run with this fit's own parameters (never the caller's store)."""
+        with self.svi.scope():
+            return self._guide(*args, **kwargs)
 
     def draws(self, num_draws: int = 100, seed: int | None = None) -> dict[str, torch.Tensor]:
         """Posterior draws of the coefficients from the guide."""
         predictive = Predictive(
             logistic_model,
-            guide=self.guide,
+            guide=self._guide,
             num_samples=as_count(num_draws, "num_draws", minimum=1),
             return_sites=["coef", "bias"],
         )
-        with self._fitted().scope(), seeded(seed), torch.no_grad(), on_device(self.device):
+        with sealed(), self.svi.scope(), seeded(seed), torch.no_grad(), on_device(self.device):
             # The features are not needed for the coefficients: one dummy row.
             dummy = self.features(torch.zeros(1, 2)).to(self.device)
             draws = predictive(dummy, num_classes=self.num_classes)
@@ -153,10 +133,10 @@ class LogisticClassifier:
         phi = self.features(points)
         labels = _check_labels(labels, len(phi), self.num_classes)
         phi, labels = phi.to(self.device), labels.to(self.device)
-        with self._fitted().scope(), seeded(seed), on_device(self.device):
+        with sealed(), self.svi.scope(), seeded(seed), on_device(self.device):
             draws, _ = guide_draws(
                 logistic_model,
-                self.guide,
+                self._guide,
                 phi,
                 labels,
                 num_draws=num_draws,
@@ -164,7 +144,7 @@ class LogisticClassifier:
             )
             khat = vi_khat(
                 logistic_model,
-                self.guide,
+                self._guide,
                 phi,
                 labels,
                 num_draws=num_draws,
@@ -182,56 +162,103 @@ class LogisticClassifier:
         return self.predict_proba(points).argmax(-1)
 
 
-class ClassConditionalMixture:
-    """The generative model: p(y) from label counts and a Gaussian mixture for each p(x | y)."""
+def fit_logistic(
+    points,
+    labels,
+    *,
+    num_classes: int,
+    features: FourierFeatures | None = None,
+    seed: int | None = None,
+    quiet: bool = False,
+    device=None,
+    num_steps: int = 1500,
+    lr: float = 0.05,
+) -> LogisticFit:
+    """Fit the Bayesian logistic regression p(y | x) by SVI (AutoNormal): the fit interface.
 
-    def __init__(self, num_classes: int, num_components: int = 10):
-        self.num_classes = as_count(num_classes, "num_classes", minimum=2)
-        self.num_components = as_count(num_components, "num_components", minimum=1)
-        self.params: list[dict[str, torch.Tensor]] = []
-        self.log_prior = None
+    Parameters
+    ----------
+    points : array-like of shape (N, 2)
+    labels : array-like of int, shape (N,)
+        Classes 0 .. num_classes - 1.
+    num_classes : int
+        At least 2.
+    features : FourierFeatures, optional
+        The features phi(x); ``FourierFeatures()`` by default.
+    seed, quiet, device
+        As for every fit.
+    num_steps, lr : int, float
+        SVI steps and Adam's learning rate.
+    """
+    num_classes = as_count(num_classes, "num_classes", minimum=2)
+    features = features or FourierFeatures()
+    with preamble(points, seed=seed, device=device) as setup:
+        phi = features(setup.x.cpu()).to(setup.device)
+        labels = _check_labels(labels, len(phi), num_classes).to(setup.device)
+        guide = AutoNormal(logistic_model, init_scale=0.01)
+        scale = 1.0 / len(phi)
+        svi = fit_svi(
+            poutine.scale(logistic_model, scale=scale),
+            poutine.scale(guide, scale=scale),
+            phi,
+            labels,
+            num_classes=num_classes,
+            num_steps=num_steps,
+            lr=lr,
+            seed=setup.seed,
+            quiet=quiet,
+            desc="logistic regression",
+            param_state=setup.params,
+        )
+    return LogisticFit(features, num_classes, svi, guide, setup.device)
 
-    def fit(
-        self,
-        points,
-        labels,
-        *,
-        seed: int | None = None,
-        quiet: bool = False,
-        device=None,
-        num_steps: int = 500,
-    ) -> "ClassConditionalMixture":
-        """p(y) from the label counts (Dirichlet(1) posterior mean), and one mixture per class.
 
-        Each class's mixture is its own fit (``mixture.fit``), seeded from ``seed``.
-        """
-        points = as_points(points)
-        labels = _check_labels(labels, len(points), self.num_classes)
-        counts = torch.bincount(labels, minlength=self.num_classes).to(points.dtype)
-        self.log_prior = torch.log((counts + 1) / (counts.sum() + self.num_classes))
-        self.params = []
-        with seeded(seed):
-            seeds = torch.randint(2**31 - 1, (self.num_classes,)).tolist()
-        for y in range(self.num_classes):
-            own = points[labels == y]
-            k = min(self.num_components, len(own))
-            fitted = mixture.fit(
-                own,
-                num_components=k,
-                num_steps=num_steps,
-                quiet=quiet,
-                seed=seeds[y],
-                device=device,
-                num_draws=1,
-            )
-            self.params.append(fitted.median())
-        return self
+class ClassConditionalFit(Fit):
+    """The generative model fitted: p(y) from label counts and a Gaussian mixture for each p(x | y).
+
+    ``distribution()`` is p(x) = sum_y p(y) p(x | y), one Pyro mixture of every class's
+    components; ``distribution(land_mass=y)`` is p(x | y), and ``sample_given(y, n)`` draws from
+    it: what the discriminative model cannot do. Bayes' rule gives ``predict_proba``.
+
+    Attributes
+    ----------
+    log_prior : torch.Tensor of shape (classes,)
+        log p(y).
+    params : list of dict
+        Each class's mixture parameters (the guide's median of its VI fit).
+    """
+
+    def __init__(self, log_prior, params, losses, seconds):
+        self.log_prior, self.params = log_prior, params
+        self.num_classes = len(params)
+        super().__init__(
+            "class-conditional mixture (VI)", "class_conditional", losses=losses, seconds=seconds
+        )
+
+    def distribution(self, land_mass: int | None = None) -> dist.MixtureSameFamily:
+        """p(x), or p(x | y) for ``land_mass=y``."""
+        if land_mass is not None:
+            return mixture.distribution(**self.params[self._class(land_mass)])
+        weights = torch.cat(
+            [
+                p["weights"] * prior
+                for p, prior in zip(self.params, self.log_prior.exp(), strict=True)
+            ]
+        )
+        locs = torch.cat([p["locs"] for p in self.params])
+        scales = torch.cat([p["scales"] for p in self.params])
+        return mixture.distribution(weights / weights.sum(), locs, scales)
+
+    def _class(self, land_mass) -> int:
+        if isinstance(land_mass, bool) or not isinstance(land_mass, int | torch.Tensor):
+            raise ValueError(f"land_mass must be an integer class; got {land_mass!r}")
+        if not 0 <= int(land_mass) < self.num_classes:
+            raise ValueError(f"land_mass must lie in 0..{self.num_classes - 1}; got {land_mass}")
+        return int(land_mass)
 
     def log_joint(self, points) -> torch.Tensor:
         """log p(y) + log p(x | y) for every class: shape (N, classes)."""
         points = as_points(points, "points", allow_empty=True)
-        if not self.params:
-            raise ValueError("fit the model first")
         per_class = [mixture.distribution(**p).log_prob(points) for p in self.params]
         return torch.stack(per_class, -1) + self.log_prior
 
@@ -242,12 +269,67 @@ class ClassConditionalMixture:
     def predict(self, points) -> torch.Tensor:
         return self.log_joint(points).argmax(-1)
 
-    def sample(self, land_mass: int, num_samples: int, seed: int | None = None) -> torch.Tensor:
+    def sample_given(
+        self, land_mass: int, num_samples: int, seed: int | None = None
+    ) -> torch.Tensor:
         """Generate points of one class, x ~ p(x | y): what the discriminative model cannot do."""
-        if not self.params:
-            raise ValueError("fit the model first")
-        if not 0 <= land_mass < self.num_classes:
-            raise ValueError(f"land_mass must lie in 0..{self.num_classes - 1}; got {land_mass}")
+        land_mass = self._class(land_mass)
+        num_samples = as_count(num_samples, "num_samples")
         with seeded(seed), torch.no_grad():
-            p_x_given_y = mixture.distribution(**self.params[land_mass])
-            return p_x_given_y.sample((as_count(num_samples, "num_samples"),))
+            return self.distribution(land_mass).sample((num_samples,))
+
+
+def fit_class_conditional(
+    points,
+    labels,
+    *,
+    num_classes: int,
+    num_components: int = 10,
+    seed: int | None = None,
+    quiet: bool = False,
+    device=None,
+    num_steps: int = 500,
+) -> ClassConditionalFit:
+    """p(y) from the label counts (Dirichlet(1) posterior mean), and one mixture per class.
+
+    Each class's mixture is its own fit (``mixture.fit``, VI), seeded from ``seed``; its
+    guide's median is kept. The fit's losses are the classes' losses, summed step by step.
+
+    Parameters
+    ----------
+    points : array-like of shape (N, 2)
+    labels : array-like of int, shape (N,)
+    num_classes, num_components : int
+        Classes (at least 2) and mixture components per class (at most that class's points).
+    seed, quiet, device
+        As for every fit.
+    num_steps : int
+        SVI steps of each class's mixture.
+    """
+    num_classes = as_count(num_classes, "num_classes", minimum=2)
+    num_components = as_count(num_components, "num_components", minimum=1)
+    with preamble(points, seed=seed, device=device) as setup:
+        points = setup.x.cpu()
+        labels = _check_labels(labels, len(points), num_classes)
+        counts = torch.bincount(labels, minlength=num_classes).to(points.dtype)
+        log_prior = torch.log((counts + 1) / (counts.sum() + num_classes))
+        seeds = torch.randint(2**31 - 1, (num_classes,)).tolist()
+        params, losses = [], torch.zeros(num_steps)
+        for y in range(num_classes):
+            own = points[labels == y]
+            if len(own) == 0:
+                raise ValueError(
+                    f"labels must hold every class 0..{num_classes - 1}; {y} is missing"
+                )
+            fitted = mixture.fit(
+                own,
+                num_components=min(num_components, len(own)),
+                num_steps=num_steps,
+                quiet=quiet,
+                seed=seeds[y],
+                device=setup.device,
+                num_draws=1,
+            )
+            params.append(fitted.median())
+            losses += torch.tensor(fitted.losses)
+    return ClassConditionalFit(log_prior, params, losses.tolist(), setup.timer.seconds)

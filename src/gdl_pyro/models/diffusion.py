@@ -47,9 +47,11 @@ import torch
 from pyro import poutine
 from torch import nn
 
+from gdl_pyro._sealed import sealed
 from gdl_pyro._state import ParamState, seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
+from gdl_pyro.fitting import Fit
 from gdl_pyro.models._mle import fit_network
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
@@ -235,23 +237,27 @@ def _bound_trace(diffusion: Diffusion, x: torch.Tensor) -> torch.Tensor:
     return elbo
 
 
-class DiffusionFit:
+class DiffusionFit(Fit):
     """A trained diffusion model: samples down the reverse chain, and a bound on log p(x).
 
     p(x) itself is an integral over the whole chain with no closed form, so ``log_prob`` and
-    ``distribution`` raise; ``log_prob_lower_bound`` gives the ELBO.
+    ``distribution`` raise ``NoDensityError``; ``log_prob_lower_bound`` gives the ELBO (the NLL
+    kind "upper_bound").
     """
+
+    nll_kind = "upper_bound"
+    no_density = (
+        "a diffusion model's p(x) integrates over the whole reverse chain and has no closed "
+        "form; use log_prob_lower_bound(x) for its variational bound"
+    )
 
     def __init__(self, diffusion: Diffusion, losses, seconds):
         self.diffusion = diffusion.cpu().requires_grad_(False).eval()
-        self.name, self.losses, self.seconds = "diffusion (DDPM)", list(losses), float(seconds)
+        super().__init__("diffusion (DDPM)", "diffusion", losses=losses, seconds=seconds)
 
-    def sample(self, num_samples: int, seed: int | None = None) -> torch.Tensor:
+    def _sample(self, num_samples: int) -> torch.Tensor:
         """Ancestral samples down the reverse chain (the Pyro model run without data)."""
-        num_samples = as_count(num_samples, "num_samples")
-        if num_samples == 0:
-            return torch.empty(0, 2)
-        with seeded(seed), ParamState().active(), torch.no_grad():
+        with ParamState().active():
             return model(diffusion=self.diffusion, num_data=num_samples)
 
     def log_prob_lower_bound(
@@ -269,23 +275,14 @@ class DiffusionFit:
             along one sampled forward chain, as Pyro's ``Trace_ELBO`` computes it (the
             default), or each step's KL in closed form with one y_t per step.
         """
-        x = as_points(x)
+        x = as_points(x, allow_empty=True)
         bounds = {"closed_form": _bound_closed_form, "trace": _bound_trace}
         if estimator not in bounds:
             raise ValueError(f"estimator must be 'closed_form' or 'trace'; got {estimator!r}")
-        with seeded(seed), ParamState().active(), torch.no_grad():
+        if x.shape[0] == 0:
+            return torch.empty(0)
+        with sealed(), seeded(seed), ParamState().active(), torch.no_grad():
             return torch.cat([bounds[estimator](self.diffusion, part) for part in x.split(20_000)])
-
-    def _no_density(self, *args, **kwargs):
-        raise NotImplementedError(
-            "a diffusion model's p(x) integrates over the whole reverse chain and has no closed "
-            "form; use log_prob_lower_bound(x) for its variational bound"
-        )
-
-    log_prob = distribution = _no_density
-
-    def __repr__(self) -> str:
-        return f"DiffusionFit(steps={len(self.losses)}, seconds={self.seconds:.2f})"
 
 
 def fit(

@@ -48,6 +48,7 @@ from pyro.distributions import TorchDistribution
 from pyro.infer import MCMC, NUTS
 from torch import nn
 
+from gdl_pyro._sealed import sealed
 from gdl_pyro._state import seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
@@ -334,14 +335,22 @@ class EnergyFit(PointFit):
         self.log_z_by_step = {step: log_normaliser(self.energy, step) for step in quadrature_steps}
         self.log_z = self.log_z_by_step[min(quadrature_steps)]
         super().__init__(
-            "energy (NCE)", lambda: EnergyDistribution(self.energy, self.log_z), losses, seconds
+            "energy (NCE)",
+            "energy",
+            lambda: EnergyDistribution(self.energy, self.log_z),
+            losses=losses,
+            seconds=seconds,
         )
 
     def sample(
         self, num_samples: int, seed: int | None = None, *, quiet: bool = True, **options
     ) -> torch.Tensor:
         """Points by NUTS on the potential (``sample_mcmc``; ``options`` go to it)."""
-        return sample_mcmc(self.energy, num_samples, seed=seed, quiet=quiet, **options)
+        num_samples = as_count(num_samples, "num_samples")
+        if num_samples == 0:
+            return torch.empty(0, 2)
+        with sealed():
+            return sample_mcmc(self.energy, num_samples, seed=seed, quiet=quiet, **options)
 
 
 def fit(

@@ -140,7 +140,9 @@ class FlowFit(PointFit):
 
     def __init__(self, flow: Flow, losses, seconds):
         self.flow = flow.cpu().requires_grad_(False).eval()
-        super().__init__("flow (MLE)", self.flow.distribution, losses, seconds)
+        super().__init__(
+            "flow (MLE)", "flow", self.flow.distribution, losses=losses, seconds=seconds
+        )
 
 
 def model(x=None, *, flow: Flow, num_data=None, batch_size=None):

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from gdl_pyro._state import Timer, as_device, seeded
-from gdl_pyro._validation import as_count, as_points
+from gdl_pyro._validation import as_count, as_positive
+from gdl_pyro.fitting import Fit, preamble
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
 __all__ = ["GAN", "GANFit", "fit", "model"]
@@ -77,30 +77,24 @@ def model(num_data: int, *, gan: GAN):
         return pyro.deterministic("x", gan.generate(z), event_dim=1)
 
 
-class GANFit:
-    """A trained GAN: it samples (``sample``), and has no density to offer."""
+class GANFit(Fit):
+    """A trained GAN: it samples (``sample``), and has no density to offer (NLL kind "none")."""
+
+    nll_kind = "none"
+    no_density = (
+        "a GAN has no density: x = G(z) pushes noise through a network without tracking the "
+        "change of volume, so p(x) is never written down. For a number on the NLL scale, "
+        "fit a density to its samples, e.g. gdl_pyro.models.kde.fit(fitted.sample(n)), and "
+        "report it as what it is: the NLL of a KDE of the GAN's samples"
+    )
 
     def __init__(self, gan: GAN, losses, seconds):
         self.gan = gan.cpu().requires_grad_(False).eval()
-        self.name, self.losses, self.seconds = "GAN", list(losses), float(seconds)
+        super().__init__("GAN", "gan", losses=losses, seconds=seconds)
 
-    def sample(self, num_samples: int, seed: int | None = None) -> torch.Tensor:
+    def _sample(self, num_samples: int) -> torch.Tensor:
         """Points G(z), z ~ N(0, I), drawn by the Pyro model."""
-        num_samples = as_count(num_samples, "num_samples")
-        if num_samples == 0:
-            return torch.empty(0, 2)
-        with seeded(seed), torch.no_grad():
-            return model(num_samples, gan=self.gan)
-
-    def _no_density(self, *args, **kwargs):
-        raise NotImplementedError(
-            "a GAN has no density: x = G(z) pushes noise through a network without tracking the "
-            "change of volume, so p(x) is never written down. For a number on the NLL scale, "
-            "fit a density to its samples, e.g. gdl_pyro.models.kde.fit(fitted.sample(n)), and "
-            "report it as an estimate"
-        )
-
-    log_prob = distribution = _no_density
+        return model(num_samples, gan=self.gan)
 
 
 def fit(
@@ -129,15 +123,14 @@ def fit(
         ``losses`` holds the generator's loss at each step (it does not fall steadily as a
         likelihood would: the two networks chase each other).
     """
-    x = as_points(x)
-    device = as_device(device, x)
-    batch_size = min(as_count(batch_size, "batch_size", minimum=1), x.shape[0])
     num_steps = as_count(num_steps, "num_steps", minimum=1)
+    lr = as_positive(lr, "lr")
     bce = nn.functional.binary_cross_entropy_with_logits
     losses = []
-    with seeded(seed, device), Timer() as timer:
+    with preamble(x, seed=seed, device=device) as setup:
+        data, device = setup.x, setup.device
+        batch_size = min(as_count(batch_size, "batch_size", minimum=1), data.shape[0])
         gan = GAN(latent_dim, hidden_dim).to(device)
-        data = x.to(device)
         g_optim, d_optim = (
             torch.optim.Adam(part.parameters(), lr=lr, betas=(0.5, 0.9))
             for part in (gan.generator, gan.discriminator)
@@ -161,4 +154,4 @@ def fit(
             g_loss.backward()
             g_optim.step()
             losses.append(g_loss.item())
-    return GANFit(gan, losses, timer.seconds)
+    return GANFit(gan, losses, setup.timer.seconds)

@@ -18,10 +18,10 @@ import pyro.distributions as dist
 import torch
 from pyro.infer.autoguide import AutoMultivariateNormal
 
-from gdl_pyro._state import Timer, as_device
+from gdl_pyro._state import Timer
 from gdl_pyro._validation import as_points
 from gdl_pyro._validation import num_data as checked_num_data
-from gdl_pyro.fitting import PointFit, PosteriorFit, nuts_fit, vi_fit
+from gdl_pyro.fitting import NUTSFit, PointFit, VIFit, method_options, nuts_fit, preamble, vi_fit
 
 __all__ = [
     "HALF_EXTENT",
@@ -120,13 +120,21 @@ class GaussianFit(PointFit):
     """The maximum-likelihood Gaussian, in closed form: ``loc`` and ``cov`` in degrees."""
 
     def __init__(self, loc, cov, seconds):
-        self.loc, self.cov = loc, cov
+        self.loc, self.cov = loc.cpu(), cov.cpu()
         super().__init__(
             "gaussian (MLE)",
+            "gaussian",
             lambda: dist.MultivariateNormal(self.loc, covariance_matrix=self.cov),
-            [],
-            seconds,
+            seconds=seconds,
         )
+
+
+# The options of each method and their defaults (``method_options`` refuses the others).
+_METHODS = {
+    "mle": {},
+    "nuts": {"num_samples": 500, "warmup_steps": 500, "num_chains": 2},
+    "vi": {"num_steps": 1500, "lr": 0.02, "num_draws": 1000},
+}
 
 
 def fit(
@@ -136,14 +144,16 @@ def fit(
     seed: int | None = None,
     quiet: bool = False,
     device=None,
-    num_steps: int = 1500,
-    lr: float = 0.02,
-    num_draws: int = 1000,
-    num_samples: int = 500,
-    warmup_steps: int = 500,
-    num_chains: int = 2,
-) -> GaussianFit | PosteriorFit:
+    num_steps: int | None = None,
+    lr: float | None = None,
+    num_draws: int | None = None,
+    num_samples: int | None = None,
+    warmup_steps: int | None = None,
+    num_chains: int | None = None,
+) -> GaussianFit | NUTSFit | VIFit:
     """Fit the 2-D Gaussian: closed-form MLE, NUTS, or VI (the fit interface of every family).
+
+    An option of another method is refused with a ValueError.
 
     Parameters
     ----------
@@ -155,39 +165,39 @@ def fit(
     seed, quiet, device
         As for every fit.
     num_steps, lr, num_draws : int, float, int
-        SVI steps, Adam learning rate and guide draws kept (VI).
+        SVI steps, Adam learning rate and guide draws kept (VI; 1500, 0.02, 1000).
     num_samples, warmup_steps, num_chains : int
-        NUTS draws per chain, warm-up steps and chains.
+        NUTS draws per chain, warm-up steps and chains (500, 500, 2).
     """
-    x = as_points(x)
-    device = as_device(device, x)
-    if method == "mle":
-        with Timer() as timer:
-            loc, cov = mle(x)
-        return GaussianFit(loc, cov, timer.seconds)
-    mle(x)  # the same checks on x
-    common = {"seed": seed, "quiet": quiet, "device": device}
-    if method == "nuts":
-        return nuts_fit(
-            "gaussian (NUTS)",
-            model,
-            x,
-            distribution,
-            num_samples=num_samples,
-            warmup_steps=warmup_steps,
-            num_chains=num_chains,
-            **common,
-        )
-    if method == "vi":
+    options = method_options(
+        method,
+        {
+            "num_steps": num_steps,
+            "lr": lr,
+            "num_draws": num_draws,
+            "num_samples": num_samples,
+            "warmup_steps": warmup_steps,
+            "num_chains": num_chains,
+        },
+        _METHODS,
+    )
+    with preamble(x, seed=seed, device=device) as setup:
+        if method == "mle":
+            with Timer() as timer:
+                loc, cov = mle(setup.x)
+            return GaussianFit(loc, cov, timer.seconds)
+        mle(setup.x)  # the same checks on x
+        if method == "nuts":
+            return nuts_fit(
+                "gaussian (NUTS)", "gaussian", model, setup, distribution, quiet=quiet, **options
+            )
         return vi_fit(
             "gaussian (VI)",
+            "gaussian",
             model,
             AutoMultivariateNormal(model),
-            x,
+            setup,
             distribution,
-            num_steps=num_steps,
-            lr=lr,
-            num_draws=num_draws,
-            **common,
+            quiet=quiet,
+            **options,
         )
-    raise ValueError(f"method must be 'mle', 'nuts' or 'vi'; got {method!r}")

@@ -16,10 +16,9 @@ import torch
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
 
-from gdl_pyro._state import Timer, as_device
-from gdl_pyro._validation import as_count, as_points
+from gdl_pyro._validation import as_count
 from gdl_pyro.distributions import CHUNK, EqualWeightMixture
-from gdl_pyro.fitting import PointFit
+from gdl_pyro.fitting import PointFit, preamble
 
 __all__ = ["GaussianKDE", "KDEFit", "fit"]
 
@@ -83,7 +82,7 @@ class KDEFit(PointFit):
 
     def __init__(self, points: torch.Tensor, bandwidth: float, seconds: float):
         self.points, self.bandwidth = points, float(bandwidth)
-        super().__init__("KDE (bandwidth by CV)", self._distribution, [], seconds)
+        super().__init__("KDE (bandwidth by CV)", "kde", self._distribution, seconds=seconds)
 
     def _distribution(self) -> GaussianKDE:
         return GaussianKDE(self.points, self.bandwidth)
@@ -111,15 +110,18 @@ def fit(
     folds : int
         Cross-validation folds, at least 2.
     """
-    x = as_points(x)
-    as_device(device, x)  # the same check as every fit; the work is scikit-learn's, on the CPU
     folds = as_count(folds, "folds", minimum=2)
-    if x.shape[0] < folds:
-        raise ValueError(f"x must hold at least folds = {folds} points; got {x.shape[0]}")
-    grid = BANDWIDTHS if bandwidths is None else np.asarray(bandwidths, dtype=float)
+    try:
+        grid = BANDWIDTHS if bandwidths is None else np.asarray(bandwidths, dtype=float)
+    except (TypeError, ValueError):
+        grid = np.empty(0)
     if grid.ndim != 1 or grid.size == 0 or not (np.isfinite(grid).all() and (grid > 0).all()):
         raise ValueError("bandwidths must be a non-empty 1-D array of finite values > 0")
-    with Timer() as timer:
+    # The same checks as every fit; the work is scikit-learn's, on the CPU.
+    with preamble(x, seed=seed, device=device) as setup:
+        x = setup.x.cpu()
+        if x.shape[0] < folds:
+            raise ValueError(f"x must hold at least folds = {folds} points; got {x.shape[0]}")
         # rtol=1e-4 lets scikit-learn's tree prune kernels whose sum it already knows to 1e-4
         # relative error (1e-4 nats in a log-density): at N = 20,000 the search took 28 s
         # instead of 167 s and chose the same bandwidth. The fitted density below is exact.
@@ -129,4 +131,4 @@ def fit(
         n_jobs = -1 if x.shape[0] >= PARALLEL_FROM else None
         search = GridSearchCV(estimator, {"bandwidth": grid}, cv=folds, n_jobs=n_jobs)
         search.fit(x.cpu().double().numpy())
-    return KDEFit(x.cpu(), search.best_params_["bandwidth"], timer.seconds)
+    return KDEFit(x, search.best_params_["bandwidth"], setup.timer.seconds)

@@ -25,10 +25,10 @@ from pyro.infer import TraceEnum_ELBO, config_enumerate, infer_discrete
 from pyro.infer.autoguide import AutoNormal, init_to_value
 from sklearn.mixture import GaussianMixture
 
-from gdl_pyro._state import Timer, as_device, seeded
+from gdl_pyro._sealed import sealed
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
-from gdl_pyro.fitting import NUTSFit, PointFit, VIFit, nuts_fit, vi_fit
+from gdl_pyro.fitting import NUTSFit, PointFit, VIFit, method_options, nuts_fit, preamble, vi_fit
 from gdl_pyro.infer import cosine_adam
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
@@ -37,6 +37,7 @@ __all__ = [
     "assign",
     "distribution",
     "fit",
+    "fit_em",
     "marginal_model",
     "model",
     "relabel",
@@ -124,6 +125,13 @@ def responsibilities(points, weights, locs, scales) -> torch.Tensor:
     return torch.softmax(log_joint, -1)
 
 
+# The options of each method and their defaults (``method_options`` refuses the others).
+_METHODS = {
+    "vi": {"num_steps": 750, "lr": 0.1, "num_draws": 1000},
+    "nuts": {"num_samples": 500, "warmup_steps": 500, "num_chains": 2, "init": None},
+}
+
+
 def fit(
     x,
     *,
@@ -132,97 +140,109 @@ def fit(
     seed: int | None = None,
     quiet: bool = False,
     device=None,
-    num_steps: int = 750,
-    lr: float = 0.1,
-    num_draws: int = 1000,
+    num_steps: int | None = None,
+    lr: float | None = None,
+    num_draws: int | None = None,
     init: dict | None = None,
-    num_samples: int = 500,
-    warmup_steps: int = 500,
-    num_chains: int = 2,
+    num_samples: int | None = None,
+    warmup_steps: int | None = None,
+    num_chains: int | None = None,
 ) -> VIFit | NUTSFit:
-    """Fit the mixture by VI (enumerated SVI) or NUTS: the fit interface of every family.
+    """Fit the Bayesian mixture by VI (enumerated SVI) or NUTS: the fit interface of every family.
+
+    The maximum-likelihood mixture by EM, the fit a user would pick instead, is ``fit_em``
+    (scikit-learn keeps ``GaussianMixture`` apart from ``BayesianGaussianMixture`` too). An
+    option of the other method is refused with a ValueError.
 
     Parameters
     ----------
     x : array-like of shape (N, 2)
     num_components : int
         K, at least 1 and at most N.
-    method : {"vi", "nuts", "em"}
+    method : {"vi", "nuts"}
         "vi": TraceEnum_ELBO sums out the assignments and AutoNormal fits the globals (centres
         start at K distinct data points, scales at the prior median, weights equal: a spread
         start that avoids empty components). "nuts": ``marginal_model`` sampled by NUTS,
         each chain from its own dispersed start (or all from ``init``, e.g. a VI fit's
         ``median()``), the draws relabelled by ``relabel`` so that component k means the
-        same in every chain.
-        Both give the posterior predictive as ``distribution()``. "em": scikit-learn's
-        GaussianMixture (expectation-maximisation, full covariances, at most ``num_steps``
-        iterations): the maximum-likelihood point fit a user would pick instead, written as a
-        Pyro MixtureSameFamily.
+        same in every chain. Both give the posterior predictive as ``distribution()``.
     seed, quiet, device
         As for every fit.
     num_steps, lr, num_draws : int, float, int
         SVI steps, Adam's starting learning rate, which falls to 0 along a cosine
-        (``gdl_pyro.infer.cosine_adam``), and guide draws kept (VI). Measured at K = 30 and
-        N = 5,000: 500 steps from 0.1 reached a held-out NLL of 10.320 nats in 5.0 s, where
-        1,000 steps at a constant 0.05 reached 10.331 in 10.4 s.
+        (``gdl_pyro.infer.cosine_adam``), and guide draws kept (VI; 750, 0.1, 1000). Measured
+        at K = 30 and N = 5,000: 500 steps from 0.1 reached a held-out NLL of 10.320 nats in
+        5.0 s, where 1,000 steps at a constant 0.05 reached 10.331 in 10.4 s.
     init : dict, optional
         Starting values of "weights", "locs" and "scales" for NUTS.
     num_samples, warmup_steps, num_chains : int
-        NUTS draws per chain, warm-up steps and chains.
+        NUTS draws per chain, warm-up steps and chains (500, 500, 2).
     """
-    x = as_points(x)
+    options = method_options(
+        method,
+        {
+            "num_steps": num_steps,
+            "lr": lr,
+            "num_draws": num_draws,
+            "init": init,
+            "num_samples": num_samples,
+            "warmup_steps": warmup_steps,
+            "num_chains": num_chains,
+        },
+        _METHODS,
+    )
+    with preamble(x, seed=seed, device=device) as setup:
+        num_components = _num_components(num_components, setup.x)
+        name = f"mixture K={num_components}"
+        if method == "nuts":
+            init = options.pop("init")
+            return nuts_fit(
+                f"{name} (NUTS)",
+                "mixture",
+                marginal_model,
+                setup,
+                distribution,
+                quiet=quiet,
+                init_strategy=None if init is None else init_to_value(values=init),
+                relabel=relabel,
+                num_components=num_components,
+                **options,
+            )
+        device = setup.device
+        start = setup.x[torch.randperm(setup.x.shape[0], device=device)[:num_components]]
+        init_fn = init_to_value(
+            values={
+                "weights": torch.full((num_components,), 1.0 / num_components, device=device),
+                "locs": start / HALF_EXTENT.to(device),
+                "scales": torch.full((num_components, 2), PRIOR_SCALE_MEDIAN, device=device),
+            }
+        )
+        guide = AutoNormal(
+            poutine.block(model, hide=["assignment"]), init_loc_fn=init_fn, init_scale=0.01
+        )
+        return vi_fit(
+            f"{name} (VI)",
+            "mixture",
+            model,
+            guide,
+            setup,
+            distribution,
+            marginal=marginal_model,
+            quiet=quiet,
+            loss=TraceEnum_ELBO(max_plate_nesting=1),
+            optim=cosine_adam(options["lr"], options["num_steps"]),
+            relabel=relabel,
+            num_components=num_components,
+            **options,
+        )
+
+
+def _num_components(num_components, x: torch.Tensor) -> int:
+    """K checked: an integer from 1 to the number of points."""
     num_components = as_count(num_components, "num_components", minimum=1)
     if num_components > x.shape[0]:
         raise ValueError(f"num_components must be at most the number of points ({x.shape[0]})")
-    device = as_device(device, x)
-    common = {"quiet": quiet, "device": device, "num_components": num_components}
-    name = f"mixture K={num_components}"
-    if method == "nuts":
-        return nuts_fit(
-            f"{name} (NUTS)",
-            marginal_model,
-            x,
-            distribution,
-            seed=seed,
-            num_samples=num_samples,
-            warmup_steps=warmup_steps,
-            num_chains=num_chains,
-            init_strategy=None if init is None else init_to_value(values=init),
-            relabel=relabel,
-            **common,
-        )
-    if method == "em":
-        return _fit_em(x, num_components, seed=seed, num_steps=num_steps)
-    if method != "vi":
-        raise ValueError(f"method must be 'vi', 'nuts' or 'em'; got {method!r}")
-    with seeded(seed, device) as fit_seed:
-        start = x[torch.randperm(x.shape[0])[:num_components]] / HALF_EXTENT
-    init_fn = init_to_value(
-        values={
-            "weights": torch.full((num_components,), 1.0 / num_components, device=device),
-            "locs": start.to(device),
-            "scales": torch.full((num_components, 2), PRIOR_SCALE_MEDIAN, device=device),
-        }
-    )
-    guide = AutoNormal(
-        poutine.block(model, hide=["assignment"]), init_loc_fn=init_fn, init_scale=0.01
-    )
-    return vi_fit(
-        f"{name} (VI)",
-        model,
-        guide,
-        x,
-        distribution,
-        marginal=marginal_model,
-        seed=fit_seed,
-        num_steps=num_steps,
-        lr=lr,
-        loss=TraceEnum_ELBO(max_plate_nesting=1),
-        optim=cosine_adam(lr, num_steps),
-        num_draws=num_draws,
-        relabel=relabel,
-        **common,
-    )
+    return num_components
 
 
 class EMFit(PointFit):
@@ -236,30 +256,48 @@ class EMFit(PointFit):
         self.scale_tril = torch.linalg.cholesky(covariances.double()).to(locs.dtype)
         self.converged, self.iterations = converged, iterations
         name = f"mixture K={len(weights)} (EM)"
-        super().__init__(name, self._distribution, [], seconds)
+        super().__init__(name, "mixture", self._distribution, seconds=seconds)
 
     def _distribution(self) -> dist.MixtureSameFamily:
         components = dist.MultivariateNormal(self.locs, scale_tril=self.scale_tril)
         return dist.MixtureSameFamily(dist.Categorical(probs=self.weights), components)
 
 
-def _fit_em(x, num_components: int, *, seed, num_steps: int) -> EMFit:
-    """scikit-learn's GaussianMixture on x, seeded from ``seed`` (its own RNG, not the caller's)."""
-    with seeded(seed) as fit_seed, Timer() as timer:
+def fit_em(
+    x, *, num_components: int, seed: int | None = None, max_iter: int = 750, device=None
+) -> EMFit:
+    """The maximum-likelihood mixture by scikit-learn's EM (``GaussianMixture``), as a fit.
+
+    Full covariances, at most ``max_iter`` iterations, seeded from ``seed`` (its own RNG, not
+    the caller's). EM runs on the CPU in float64, as scikit-learn does; the fit's density is a
+    Pyro ``MixtureSameFamily``. It is the point fit a user would pick instead of ``fit``.
+
+    Parameters
+    ----------
+    x : array-like of shape (N, 2)
+    num_components : int
+        K, at least 1 and at most N.
+    seed : int, optional
+        The fit's own seed (scikit-learn's ``random_state``).
+    max_iter : int
+        EM iterations at most, >= 1.
+    device : str or torch.device, optional
+        Checked as for every fit; EM itself runs on the CPU.
+    """
+    max_iter = as_count(max_iter, "max_iter", minimum=1)
+    with preamble(x, seed=seed, device=device) as setup:
+        num_components = _num_components(num_components, setup.x)
         em = GaussianMixture(
-            num_components,
-            covariance_type="full",
-            max_iter=as_count(num_steps, "num_steps", minimum=1),
-            random_state=fit_seed,
-        ).fit(x.cpu().double().numpy())
-    as_float = lambda array: torch.as_tensor(array, dtype=x.dtype)  # noqa: E731
+            num_components, covariance_type="full", max_iter=max_iter, random_state=setup.seed
+        ).fit(setup.x.cpu().double().numpy())
+    as_float = lambda array: torch.as_tensor(array, dtype=torch.get_default_dtype())  # noqa: E731
     return EMFit(
         as_float(em.weights_),
         as_float(em.means_),
         torch.as_tensor(em.covariances_),  # float64, as EM computed them
         bool(em.converged_),
         int(em.n_iter_),
-        timer.seconds,
+        setup.timer.seconds,
     )
 
 
@@ -269,5 +307,6 @@ def assign(fitted: VIFit, x) -> torch.Tensor:
     conditioned = poutine.condition(model, data=fitted.median())
     decoder = infer_discrete(conditioned, first_available_dim=-2, temperature=0)
     num_components = fitted.draws["weights"].shape[-1]
-    trace = poutine.trace(decoder).get_trace(x, num_components=num_components)
+    with sealed():
+        trace = poutine.trace(decoder).get_trace(x, num_components=num_components)
     return trace.nodes["assignment"]["value"]

@@ -23,8 +23,8 @@ import scipy.linalg
 import torch
 from torch.distributions import constraints
 
-from gdl_pyro._state import Timer, as_device, on_device, seeded
 from gdl_pyro._validation import as_count
+from gdl_pyro.fitting import Fit, method_options, preamble
 from gdl_pyro.infer import fit_svi
 
 __all__ = [
@@ -175,16 +175,24 @@ def posterior(x, params: PPCAParams) -> dist.MultivariateNormal:
     return dist.MultivariateNormal(loc, covariance_matrix=sigma2 * M_inv)
 
 
-class PPCAFit:
+class PPCAFit(Fit):
     """A fitted PPCA: ``params``, its exact density, posterior and samples.
 
-    The same shape as the 2-D density fits (``distribution``, ``log_prob``, ``sample``,
-    ``losses``, ``seconds``), for images of D pixels: the density is exact, not a bound.
+    The fit protocol of every family (``gdl_pyro.fitting``) for images of D pixels:
+    ``distribution``, ``log_prob`` and ``sample`` work on (N, D) arrays, and the density is
+    exact, not a bound.
     """
 
     def __init__(self, params: PPCAParams, losses, seconds):
         self.params = PPCAParams(*(t.detach().cpu() for t in (params.W, params.mu, params.sigma)))
-        self.name, self.losses, self.seconds = "PPCA", list(losses), float(seconds)
+        self.event_shape = (self.params.mu.shape[-1],)
+        super().__init__("PPCA", "ppca", losses=losses, seconds=seconds)
+
+    def _as_input(self, x, *, allow_empty: bool = False) -> torch.Tensor:
+        """Images as an (N, D) tensor of this fit's D."""
+        if allow_empty and getattr(x, "shape", None) is not None and tuple(x.shape)[:1] == (0,):
+            return _as_data(torch.zeros(1, *self.event_shape), data_dim=self.event_shape[0])[:0]
+        return _as_data(x, data_dim=self.event_shape[0])
 
     def distribution(self) -> dist.LowRankMultivariateNormal:
         """p(x) = N(mu, W W^T + sigma^2 I)."""
@@ -192,15 +200,16 @@ class PPCAFit:
 
     def log_prob(self, x) -> torch.Tensor:
         """Exact log p(x_i) of each image, shape (N,)."""
-        return _log_density(x, self.params)
+        x = self._as_input(x, allow_empty=True)
+        return _log_density(x, self.params) if len(x) else torch.empty(0)
 
     def posterior(self, x) -> dist.MultivariateNormal:
         """Exact p(z | x_i) of each image."""
         return posterior(x, self.params)
 
-    def sample(self, num_samples: int, seed: int | None = None) -> torch.Tensor:
-        with seeded(seed):
-            return self.distribution().sample((as_count(num_samples, "num_samples"),))
+
+# The options of each method and their defaults (``method_options`` refuses the others).
+_METHODS = {"mle": {}, "svi": {"num_steps": 1000, "lr": 0.02}}
 
 
 def fit(
@@ -211,42 +220,43 @@ def fit(
     quiet: bool = False,
     device=None,
     latent_dim: int = 2,
-    num_steps: int = 1000,
-    lr: float = 0.02,
+    num_steps: int | None = None,
+    lr: float | None = None,
 ) -> PPCAFit:
     """Maximum-likelihood PPCA, in closed form (``method="mle"``) or by Pyro's SVI ("svi").
 
     "svi" minimises the marginal NLL with an empty guide (nothing is latent), starting from
     mu = sample mean, sigma = 1 and a small random W; its losses are the NLL per point.
+    ``num_steps`` (1000) and ``lr`` (0.02) are options of "svi" only, refused with "mle".
     """
-    x = _as_data(x)
-    device = as_device(device, x)
+    options = method_options(method, {"num_steps": num_steps, "lr": lr}, _METHODS)
+    with preamble(x, seed=seed, device=device, check=_as_data) as setup:
+        x = setup.x
+        if method == "mle":
+            params = mle(x.cpu(), latent_dim)
+        else:
+            mle(x.cpu(), latent_dim)  # the same checks
+            init = PPCAParams(
+                0.1 * torch.randn(x.shape[1], latent_dim), x.cpu().mean(0), torch.tensor(1.0)
+            )
+            init = PPCAParams(*(t.to(setup.device) for t in (init.W, init.mu, init.sigma)))
+
+            def scaled_model(x):
+                with pyro.poutine.scale(scale=1.0 / x.shape[0]):
+                    marginal_model(x, latent_dim=latent_dim, init=init)
+
+            result = fit_svi(
+                scaled_model,
+                lambda x: None,
+                x,
+                seed=setup.seed,
+                quiet=quiet,
+                desc="PPCA MLE",
+                param_state=setup.params,
+                **options,
+            )
     if method == "mle":
-        with Timer() as timer:
-            params = mle(x, latent_dim)
-        return PPCAFit(params, [], timer.seconds)
-    if method != "svi":
-        raise ValueError(f"method must be 'mle' or 'svi'; got {method!r}")
-    mle(x, latent_dim)  # the same checks
-    with seeded(seed, device) as fit_seed:
-        init = PPCAParams(0.1 * torch.randn(x.shape[1], latent_dim), x.mean(0), torch.tensor(1.0))
-    init = PPCAParams(*(t.to(device) for t in (init.W, init.mu, init.sigma)))
-
-    def scaled_model(x):
-        with pyro.poutine.scale(scale=1.0 / x.shape[0]):
-            marginal_model(x, latent_dim=latent_dim, init=init)
-
-    with on_device(device):
-        result = fit_svi(
-            scaled_model,
-            lambda x: None,
-            x.to(device),
-            num_steps=num_steps,
-            lr=lr,
-            seed=fit_seed,
-            quiet=quiet,
-            desc="PPCA MLE",
-        )
+        return PPCAFit(params, [], setup.timer.seconds)
     params = PPCAParams(result.params["W"], result.params["mu"], result.params["sigma"])
     return PPCAFit(params, result.losses, result.seconds)
 

@@ -21,20 +21,41 @@ error in variational autoencoders. NeurIPS.
 
 import itertools
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import pyro.optim
 import torch
 from torch import nn
 
-from gdl_pyro._state import ParamState, as_device, on_device, seeded
-from gdl_pyro._validation import as_count
+from gdl_pyro._sealed import sealed
+from gdl_pyro._state import ParamState, seeded
+from gdl_pyro._validation import as_count, as_positive
+from gdl_pyro.fitting import Fit, preamble
 from gdl_pyro.infer import fit_svi, iwae_bound
 
-__all__ = ["VAE", "VAEFit", "fit", "latent_direction", "linear_readout"]
+__all__ = ["VAE", "VAEFit", "as_images", "fit", "latent_direction", "linear_readout"]
 
 # Each VAE's default name, for its pyro.module registrations: vae0, vae1, ...
 _INSTANCES = itertools.count()
+
+
+def as_images(x, name: str = "x") -> torch.Tensor:
+    """Images as a float tensor of shape (N, data_dim), detached, or a ValueError naming them.
+
+    Lists, NumPy arrays and float64 or integer tensors are converted to the default dtype; the
+    pixel values are checked against [0, 1] by the VAE itself (``VAE._check``).
+    """
+    if torch.is_tensor(x):
+        images = x.detach()
+    else:
+        try:
+            images = torch.as_tensor(np.asarray(x, dtype=np.float64))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name} must be an array of shape (N, data_dim)") from error
+    if images.dim() != 2:
+        raise ValueError(f"{name} must have shape (N, data_dim); got {tuple(images.shape)}")
+    return images.to(torch.get_default_dtype()).contiguous()
 
 
 class Encoder(nn.Module):
@@ -189,28 +210,43 @@ class VAE(nn.Module):
         return self.decode(torch.randn(num_images, self.latent_dim))
 
 
-class VAEFit:
-    """A trained VAE: the module, its loss trace, and what a density fit answers where it can.
+class VAEFit(Fit):
+    """A trained VAE: the module, its loss trace, and the fit protocol where a VAE can answer.
 
-    A VAE's log p(x) has no closed form, so there is no ``log_prob``: ``log_prob_lower_bound``
-    says what it gives (the ELBO with one particle, the IWAE bound with more). Every method
-    runs in a param store of its own, so the caller's store is never touched.
+    A VAE's log p(x) has no closed form, so ``distribution`` and ``log_prob`` raise
+    ``NoDensityError`` and ``log_prob_lower_bound`` says what it gives (the ELBO with one
+    particle, the IWAE bound with more): the NLL kind is "upper_bound". ``sample`` gives new
+    images, (n, data_dim). Every method runs sealed, in a param store of its own.
     """
+
+    nll_kind = "upper_bound"
+    no_density = (
+        "a VAE's p(x) is the integral of p(x | z) p(z) over z, with no closed form; use "
+        "log_prob_lower_bound(x, num_particles=K) (the ELBO at K = 1, the IWAE bound above)"
+    )
 
     def __init__(self, vae: VAE, losses, seconds):
         self.vae = vae.cpu().eval()
-        self.name, self.losses, self.seconds = "VAE", list(losses), float(seconds)
+        self.event_shape = (self.vae.data_dim,)
+        super().__init__("VAE", "vae", losses=losses, seconds=seconds)
+
+    def _as_input(self, x, *, allow_empty: bool = False) -> torch.Tensor:
+        """Images as an (N, data_dim) tensor of values in [0, 1]."""
+        x = as_images(x)
+        self.vae._check(x)
+        if x.shape[0] == 0 and not allow_empty:
+            raise ValueError("x must hold at least one image; got an empty array")
+        return x
 
     def encode(self, x) -> torch.Tensor:
-        return self.vae.encode(x)
+        return self.vae.encode(self._as_input(x, allow_empty=True))
 
     def decode(self, z) -> torch.Tensor:
         return self.vae.decode(z)
 
-    def sample(self, num_samples: int, seed: int | None = None) -> torch.Tensor:
+    def _sample(self, num_samples: int) -> torch.Tensor:
         """New images: z from the prior, decoded to mean intensities in [0, 1]."""
-        with seeded(seed):
-            return self.vae.generate(as_count(num_samples, "num_samples"))
+        return self.vae.generate(num_samples)
 
     def log_prob_lower_bound(
         self, x, num_particles: int = 1, seed: int | None = None
@@ -219,9 +255,10 @@ class VAEFit:
 
         In nats per image, shape (N,); the bound tightens as ``num_particles`` grows.
         """
-        x = torch.as_tensor(x, dtype=torch.get_default_dtype())
-        self.vae._check(x)
-        with seeded(seed), ParamState().active():
+        x = self._as_input(x, allow_empty=True)
+        if x.shape[0] == 0:
+            return torch.empty(0)
+        with sealed(), seeded(seed), ParamState().active():
             return iwae_bound(self.vae.model, self.vae.guide, x, num_particles=num_particles)
 
 
@@ -265,13 +302,18 @@ def fit(
         raise ValueError(f"lr_decay must be in (0, 1]; got {lr_decay}")
     if not 0 <= kl_warmup < 1:
         raise ValueError(f"kl_warmup must be in [0, 1); got {kl_warmup}")
-    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[0] == 0:
-        raise ValueError("x must be a tensor of shape (N, data_dim) with N >= 1")
-    x = x.to(torch.get_default_dtype())
     num_steps = as_count(num_steps, "num_steps", minimum=1)
-    device = as_device(device, x)
-    with seeded(seed, device) as fit_seed:
-        vae = VAE(x.shape[1], as_count(latent_dim, "latent_dim", minimum=1), hidden_dim)
+    lr = as_positive(lr, "lr")
+    with preamble(x, seed=seed, device=device, check=as_images) as setup:
+        return _fit(
+            setup, quiet, latent_dim, hidden_dim, num_steps, batch_size, lr, lr_decay, kl_warmup
+        )
+
+
+def _fit(setup, quiet, latent_dim, hidden_dim, num_steps, batch_size, lr, lr_decay, kl_warmup):
+    """The VAE's training inside ``preamble``."""
+    x, device = setup.x, setup.device
+    vae = VAE(x.shape[1], as_count(latent_dim, "latent_dim", minimum=1), hidden_dim)
     vae._check(x)
     vae.to(device)
     # The subsampled plate already scales a minibatch up to the data set (N / B); 1 / N makes the
@@ -297,18 +339,18 @@ def fit(
     optim = pyro.optim.ClippedAdam(
         {"lr": lr, "clip_norm": 10.0, "lrd": lr_decay ** (1 / num_steps)}
     )
-    with on_device(device):
-        result = fit_svi(
-            model,
-            guide,
-            x.to(device),
-            num_steps=num_steps,
-            optim=optim,
-            seed=fit_seed,
-            quiet=quiet,
-            desc="VAE",
-            on_step=anneal,
-        )
+    result = fit_svi(
+        model,
+        guide,
+        x,
+        num_steps=num_steps,
+        optim=optim,
+        seed=setup.seed,
+        quiet=quiet,
+        desc="VAE",
+        on_step=anneal,
+        param_state=setup.params,
+    )
     return VAEFit(vae, result.losses, result.seconds)
 
 

@@ -22,9 +22,11 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from gdl_pyro._state import ParamState, as_device, seeded
+from gdl_pyro._sealed import sealed
+from gdl_pyro._state import ParamState, seeded
 from gdl_pyro._validation import as_count, as_points
 from gdl_pyro._validation import num_data as checked_num_data
+from gdl_pyro.fitting import Fit, preamble
 from gdl_pyro.infer import cosine_adam, fit_svi, iwae_bound
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
@@ -91,28 +93,39 @@ def guide(x, *, vae: PointVAE, num_data=None, batch_size=None):
         pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
 
-class PointVAEFit:
-    """A trained point VAE: samples, and log p(x) as a bound or by quadrature (no exact form)."""
+class PointVAEFit(Fit):
+    """A trained point VAE: samples, and log p(x) as a bound or by quadrature (no exact form).
+
+    ``distribution`` and ``log_prob`` raise ``NoDensityError``: p(x) is an integral over z with
+    no closed form. ``log_prob_lower_bound`` (the NLL kind "upper_bound") and, on this 2-D
+    latent only, ``log_prob_quadrature`` give numbers on the NLL scale.
+    """
+
+    nll_kind = "upper_bound"
+    no_density = (
+        "a VAE's p(x) is the integral of p(x | z) p(z) over z, with no closed form; use "
+        "log_prob_lower_bound(x) (ELBO or IWAE), or, for this 2-D latent, log_prob_quadrature(x)"
+    )
 
     def __init__(self, vae: PointVAE, losses, seconds):
         self.vae = vae.cpu().requires_grad_(False).eval()
-        self.name, self.losses, self.seconds = "VAE", list(losses), float(seconds)
+        super().__init__("VAE", "vae", losses=losses, seconds=seconds)
 
-    def sample(self, num_samples: int, seed: int | None = None) -> torch.Tensor:
+    def _sample(self, num_samples: int) -> torch.Tensor:
         """Ancestral samples: z from the prior, then x from the decoder."""
-        num_samples = as_count(num_samples, "num_samples")
-        with seeded(seed), torch.no_grad():
-            return self.vae.likelihood(self.vae.prior(num_samples).sample()).sample()
+        return self.vae.likelihood(self.vae.prior(num_samples).sample()).sample()
 
     def log_prob_lower_bound(
         self, x, num_particles: int = 1000, seed: int | None = None
     ) -> torch.Tensor:
         """IWAE lower bound on log p(x_i) with ``num_particles`` particles (1: the ELBO), (N,)."""
-        x = as_points(x, "x")
+        x = as_points(x, "x", allow_empty=True)
         num_particles = as_count(num_particles, "num_particles", minimum=1)
+        if x.shape[0] == 0:
+            return torch.empty(0)
         # The particles of a chunk of points are one vectorised trace; chunks keep it in memory.
         chunk = max(1, 2_000_000 // num_particles)
-        with seeded(seed), ParamState().active(), torch.no_grad():
+        with sealed(), seeded(seed), ParamState().active(), torch.no_grad():
             return torch.cat(
                 [
                     iwae_bound(model, guide, part, vae=self.vae, num_particles=num_particles)
@@ -128,7 +141,9 @@ class PointVAEFit:
         ``step`` as long as p(x | z) is smooth on that scale. For s09's VAE on the map, steps
         0.05 and 0.02 gave mean NLLs 1e-6 nats apart on 2,000 points (1.6 s against 9.8 s).
         """
-        x = as_points(x, "x")
+        x = as_points(x, "x", allow_empty=True)
+        if x.shape[0] == 0:
+            return torch.empty(0)
         z, log_cell = _z_grid(half_width, step)
         with torch.no_grad():
             likelihood = self.vae.likelihood(z)
@@ -195,29 +210,28 @@ def fit(
         Adam steps on a cosine schedule (``gdl_pyro.infer.cosine_adam``), points per minibatch
         and the starting learning rate. Losses are the negative ELBO per point.
     """
-    x = as_points(x)
-    device = as_device(device, x)
-    batch_size = min(as_count(batch_size, "batch_size", minimum=1), x.shape[0])
     num_steps = as_count(num_steps, "num_steps", minimum=1)
-    with seeded(seed, device) as fit_seed:
-        vae = PointVAE(hidden_dim).to(device)
+    with preamble(x, seed=seed, device=device) as setup:
+        batch_size = min(as_count(batch_size, "batch_size", minimum=1), setup.x.shape[0])
+        vae = PointVAE(hidden_dim).to(setup.device)
 
-    def per_point_model(x):
-        with pyro.poutine.scale(scale=1.0 / x.shape[0]):  # the plate scales by N / batch_size
-            model(x, vae=vae, batch_size=batch_size)
+        def per_point_model(x):
+            with pyro.poutine.scale(scale=1.0 / x.shape[0]):  # the plate scales by N / batch
+                model(x, vae=vae, batch_size=batch_size)
 
-    def per_point_guide(x):
-        with pyro.poutine.scale(scale=1.0 / x.shape[0]):
-            guide(x, vae=vae, batch_size=batch_size)
+        def per_point_guide(x):
+            with pyro.poutine.scale(scale=1.0 / x.shape[0]):
+                guide(x, vae=vae, batch_size=batch_size)
 
-    result = fit_svi(
-        per_point_model,
-        per_point_guide,
-        x.to(device),
-        num_steps=num_steps,
-        optim=cosine_adam(lr, num_steps),
-        seed=fit_seed,
-        quiet=quiet,
-        desc="point VAE",
-    )
+        result = fit_svi(
+            per_point_model,
+            per_point_guide,
+            setup.x,
+            num_steps=num_steps,
+            optim=cosine_adam(lr, num_steps),
+            seed=setup.seed,
+            quiet=quiet,
+            desc="point VAE",
+            param_state=setup.params,
+        )
     return PointVAEFit(vae, result.losses, result.seconds)
