@@ -211,6 +211,9 @@ def model(x=None, *, module: Autoregressive, num_data=None, batch_size=None):
     num_data = checked_num_data(x, num_data)
     if x is not None:
         x = as_points(x)
+        # The "lon" site is a density on the circle: off the map it would wrap (500 to 140).
+        if not in_sample_space(x).all():
+            raise ValueError("x must lie on the map [-180, 180] x [-90, 90] (longitude, latitude)")
     pyro.module(module.name, module)
     with pyro.plate("data", num_data, subsample_size=batch_size) as index:
         lat = pyro.sample("lat", module.lat_distribution(), obs=None if x is None else x[index, 1])

@@ -23,7 +23,7 @@ from pyro.infer.autoguide import AutoNormal
 
 from gdl_pyro._sealed import sealed
 from gdl_pyro._state import on_device, seeded
-from gdl_pyro._validation import as_count, as_points
+from gdl_pyro._validation import as_count, as_points, generator
 from gdl_pyro.diagnostics import vi_khat
 from gdl_pyro.fitting import Fit, preamble
 from gdl_pyro.infer import SVIResult, fit_svi, guide_draws
@@ -52,7 +52,7 @@ class FourierFeatures:
         self.num_features = as_count(num_features, "num_features", minimum=1)
         if not lengthscale > 0:
             raise ValueError(f"lengthscale must be > 0; got {lengthscale}")
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         self.weights = torch.randn(3, self.num_features, generator=g) / lengthscale
         self.phase = 2 * math.pi * torch.rand(self.num_features, generator=g)
 
@@ -74,6 +74,11 @@ def logistic_model(features, labels=None, *, num_classes: int):
         logits = logits.squeeze(-3)
     with pyro.plate("data", features.shape[0]):
         return pyro.sample("y", dist.Categorical(logits=logits + bias), obs=labels)
+
+
+def _as_points(points) -> torch.Tensor:
+    """The classifiers' points, checked under their own argument name."""
+    return as_points(points, "points")
 
 
 def _check_labels(labels, num_points: int, num_classes: int) -> torch.Tensor:
@@ -192,7 +197,7 @@ def fit_logistic(
     """
     num_classes = as_count(num_classes, "num_classes", minimum=2)
     features = features or FourierFeatures()
-    with preamble(points, seed=seed, device=device) as setup:
+    with preamble(points, seed=seed, device=device, check=_as_points) as setup:
         phi = features(setup.x.cpu()).to(setup.device)
         labels = _check_labels(labels, len(phi), num_classes).to(setup.device)
         guide = AutoNormal(logistic_model, init_scale=0.01)
@@ -308,7 +313,7 @@ def fit_class_conditional(
     """
     num_classes = as_count(num_classes, "num_classes", minimum=2)
     num_components = as_count(num_components, "num_components", minimum=1)
-    with preamble(points, seed=seed, device=device) as setup:
+    with preamble(points, seed=seed, device=device, check=_as_points) as setup:
         points = setup.x.cpu()
         labels = _check_labels(labels, len(points), num_classes)
         counts = torch.bincount(labels, minlength=num_classes).to(points.dtype)

@@ -55,9 +55,15 @@ class PPCAParams:
 
 
 def _as_data(x, name: str = "x", *, data_dim: int | None = None) -> torch.Tensor:
-    """(N, D) float data with N >= 2 (N >= 1 with ``data_dim``) and finite values."""
+    """(N, D) float data with N >= 2 (N >= 1 with ``data_dim``) and finite values.
+
+    A copy when needed, never the caller's tensor itself: detached and contiguous (a transposed
+    view gives the same numbers as its contiguous copy).
+    """
     try:
-        x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+        x = torch.as_tensor(
+            x.detach() if torch.is_tensor(x) else x, dtype=torch.get_default_dtype()
+        ).contiguous()
     except (TypeError, ValueError, RuntimeError) as error:
         raise ValueError(
             f"{name} must be an array of shape (N, D); got {type(x).__name__}"

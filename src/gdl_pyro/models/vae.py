@@ -40,7 +40,7 @@ __all__ = ["VAE", "VAEFit", "as_images", "fit", "latent_direction", "linear_read
 _INSTANCES = itertools.count()
 
 
-def as_images(x, name: str = "x") -> torch.Tensor:
+def as_images(x, name: str = "x", *, allow_empty: bool = False) -> torch.Tensor:
     """Images as a float tensor of shape (N, data_dim), detached, or a ValueError naming them.
 
     Lists, NumPy arrays and float64 or integer tensors are converted to the default dtype; the
@@ -55,6 +55,8 @@ def as_images(x, name: str = "x") -> torch.Tensor:
             raise ValueError(f"{name} must be an array of shape (N, data_dim)") from error
     if images.dim() != 2:
         raise ValueError(f"{name} must have shape (N, data_dim); got {tuple(images.shape)}")
+    if images.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"{name} must hold at least one image; got an empty array")
     return images.to(torch.get_default_dtype()).contiguous()
 
 
@@ -191,6 +193,7 @@ class VAE(nn.Module):
 
     def encode(self, x) -> torch.Tensor:
         """Latent means E_q[z | x] of each image, shape (N, latent_dim)."""
+        x = as_images(x, allow_empty=True)
         self._check(x)
         with torch.no_grad():
             return self.encoder(x)[0]
@@ -232,10 +235,8 @@ class VAEFit(Fit):
 
     def _as_input(self, x, *, allow_empty: bool = False) -> torch.Tensor:
         """Images as an (N, data_dim) tensor of values in [0, 1]."""
-        x = as_images(x)
+        x = as_images(x, allow_empty=allow_empty)
         self.vae._check(x)
-        if x.shape[0] == 0 and not allow_empty:
-            raise ValueError("x must hold at least one image; got an empty array")
         return x
 
     def encode(self, x) -> torch.Tensor:
