@@ -11,13 +11,14 @@ global allocator, so without a seal:
 - the caller's ``pyro.plate("data")`` makes the library's own "data" plate a "duplicate plate",
   and any enclosing plate broadcasts the library's sites.
 
-``poutine.block`` is not enough: it hides the library's sites from the caller's handlers but not
-the caller's handlers from the library's sites (a ``condition`` inside the block still applies,
-the caller's plates still broadcast), and plate names collide in the allocator whatever is
-blocked. ``poutine.scope`` renames sites but not plates. So ``sealed`` runs the block on an empty
-handler stack and a fresh plate allocator, as if no caller's program were running, and puts the
-caller's back as they were when the block ends (also on an exception). The library's code then
-sees none of the caller's handlers and the caller's handlers see none of its sites.
+``poutine.block`` around the library's code is not enough. It keeps the caller's handlers
+from the library's sites (a blocked message stops before it reaches them), but plate names and
+dims come from one global allocator whatever is blocked, so the library's "data" plate under the
+caller's is still a "duplicate plate"; and ``poutine.scope`` renames sites but not plates. So
+``sealed`` runs the block on an empty handler stack and a fresh plate allocator, as if no
+caller's program were running, and puts the caller's back as they were when the block ends
+(also on an exception). The library's code then sees none of the caller's handlers and the
+caller's handlers see none of its sites.
 """
 
 from collections.abc import Iterator

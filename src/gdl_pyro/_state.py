@@ -19,20 +19,33 @@ __all__ = ["ParamState", "Timer", "as_device", "on_device", "seeded"]
 
 
 class ParamState:
-    """A param store of one fit's own: Pyro's ``ParamStoreDict.scope`` with a state that lasts.
+    """A param store of one fit's own, with a state that lasts.
 
     ``with state.active():`` sets the caller's param store aside, puts this fit's parameters in
-    its place, and on leaving puts the caller's back exactly as they were (the same tensors).
-    Parameters created inside the block stay with this state.
+    its place, and on leaving puts the caller's back exactly as they were: the same dictionaries
+    holding the same tensors, untouched. Parameters created inside the block stay with this
+    state.
+
+    Pyro's own ``ParamStoreDict.scope`` does the same through ``get_state``, which strips the
+    ``unconstrained`` link from each of the caller's parameters; a fit (or a fit's guide) called
+    inside the caller's running SVI then broke their next ``SVI.step`` with "'Parameter' object
+    has no attribute 'unconstrained'". Swapping the store's three dictionaries touches none of
+    the caller's tensors.
     """
 
     def __init__(self):
-        self.state = {"params": {}, "constraints": {}}
+        self._dicts = ({}, {}, {})  # the store's _params, _param_to_name and _constraints
 
     @contextmanager
     def active(self) -> Iterator[None]:
-        with pyro.get_param_store().scope(self.state):
+        store = pyro.get_param_store()
+        callers = (store._params, store._param_to_name, store._constraints)
+        store._params, store._param_to_name, store._constraints = self._dicts
+        try:
             yield
+        finally:
+            self._dicts = (store._params, store._param_to_name, store._constraints)
+            store._params, store._param_to_name, store._constraints = callers
 
     def values(self) -> dict[str, torch.Tensor]:
         """Constrained values of this state's parameters, detached, on the CPU."""

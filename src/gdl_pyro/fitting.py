@@ -4,8 +4,8 @@ Every family's ``fit`` returns a value of ``Fit``, which answers the same questi
 way::
 
     fitted = family.fit(x, *, seed=None, quiet=False, device=None, **options)
-    fitted.name, fitted.family        # a label for tables, and the family's module name
-    fitted.nll_kind                   # "exact", "upper_bound", "estimate" or "none"
+    fitted.name, fitted.family        # a label for tables, and the family it belongs to
+    fitted.nll_kind                   # "exact", "upper_bound" or "none"
     fitted.losses, fitted.seconds     # the loss at each step, the fit's wall-clock time
     fitted.sample(n, seed=None)       # (n, *event_shape)
     fitted.distribution()             # a Pyro distribution: use it in your own model
@@ -77,8 +77,10 @@ __all__ = [
 ]
 
 # What a fit's NLL is: exact (log_prob), an upper bound (from log_prob_lower_bound: a variational
-# bound), an estimate (a number with error of unknown sign), or none (no density at all).
-NLL_KINDS = ("exact", "upper_bound", "estimate", "none")
+# bound), or none (no density at all). No family here offers an estimate of unknown sign: where a
+# table needs a number for a fit without a density, it names what it computed instead
+# (gdl_pyro.taxonomy's "kde_of_samples").
+NLL_KINDS = ("exact", "upper_bound", "none")
 
 
 class NoDensityError(NotImplementedError):
@@ -123,7 +125,7 @@ def preamble(x, *, seed=None, device=None, check: Callable = as_points) -> Itera
     x = check(x)
     device = as_device(device, x)
     with sealed(), Timer() as timer, seeded(seed, device) as fit_seed, on_device(device):
-        yield Setup(x.to(device), device, fit_seed, ParamState(), timer)
+        yield Setup(x.to(device, copy=True), device, fit_seed, ParamState(), timer)
 
 
 def method_options(method: str, given: Mapping, defaults: Mapping[str, Mapping]) -> dict:
@@ -164,7 +166,7 @@ class Fit:
     name : str
         A short label for tables and legends.
     family : str
-        The family's module name: "box", "gaussian", "mixture", "flow", ...
+        The family: "box", "gaussian", "mixture", "flow", "vae" (both VAEs), "logistic", ...
     losses : sequence of float
         The training loss at each step (empty for a closed form or a sampler).
     seconds : float
@@ -208,12 +210,15 @@ class Fit:
     def log_score(self, x, *, seed: int | None = None, **options) -> torch.Tensor:
         """What this fit's NLL is made of, per point, as ``nll_kind`` says: shape (N,).
 
-        "exact": ``log_prob(x)``. "upper_bound": ``log_prob_lower_bound(x, seed=seed,
-        **options)``, a lower bound on log p(x_i), so its negative mean bounds the NLL above.
-        "none": NoDensityError.
+        "exact": ``log_prob(x)`` (deterministic: ``seed`` has nothing to seed, and any other
+        option is refused). "upper_bound": ``log_prob_lower_bound(x, seed=seed, **options)``, a
+        lower bound on log p(x_i), so its negative mean bounds the NLL above. "none":
+        NoDensityError.
         """
         if self.nll_kind == "exact":
-            return self.log_prob(x)
+            if options:  # a density takes no options: refuse them rather than drop them
+                raise ValueError(f"{sorted(options)} are options of a bound; {self.name} is exact")
+            return self.log_prob(x)  # exact: nothing random, so no seed to use
         if self.nll_kind == "upper_bound":
             return self.log_prob_lower_bound(x, seed=seed, **options)
         raise NoDensityError(self.no_density)
@@ -448,7 +453,7 @@ def vi_fit(
             poutine.scale(guide, scale=scale),
             setup.x,
             num_steps=num_steps,
-            lr=lr,
+            lr=None if optim is not None else lr,  # an optim carries its own lr
             loss=loss,
             optim=optim,
             seed=setup.seed,

@@ -1,10 +1,12 @@
 """Inference: SVI (with an empty guide, maximum likelihood) and NUTS with progress bars, and the
 guide's draws and importance weights p(x, z) / q(z) that the diagnostics and comparisons use.
 
-Every importance weight in the package comes from one vectorised pair of traces (Pyro's
-``vectorized_importance_weights``, ``_importance_traces``): per data point for guides of local
-latents (``log_importance_weights``, ``iwae_bound``), per draw for guides of global latents
-(``guide_draws``); ``sample_guide`` takes the same draws without scoring them.
+Every importance weight that the package computes itself comes from one vectorised pair of
+traces (Pyro's ``vectorized_importance_weights``, ``_importance_traces``): per data point for
+guides of local latents (``log_importance_weights``, ``iwae_bound``), per draw for guides of
+global latents (``guide_draws``); ``sample_guide`` takes the same draws without scoring them.
+The one exception is ``gdl_pyro.diagnostics.vi_khat``, which hands model and guide to Pyro's own
+``psis_diagnostic`` and lets it draw and weigh in batches.
 """
 
 import math
@@ -84,7 +86,7 @@ def fit_svi(
     guide: Callable,
     *args,
     num_steps: int = 1000,
-    lr: float = 0.01,
+    lr: float | None = None,
     loss=None,
     optim=None,
     seed: int | None = None,
@@ -114,8 +116,9 @@ def fit_svi(
         A Pyro model and guide taking ``*args, **kwargs``.
     num_steps : int
         Optimisation steps, >= 1.
-    lr : float
-        Adam learning rate, used when ``optim`` is None.
+    lr : float, optional
+        Adam's learning rate (0.01 by default) when ``optim`` is None; an ``optim`` carries its
+        own, so giving both is refused.
     loss : pyro.infer.ELBO, optional
         Defaults to ``Trace_ELBO()``; pass ``TraceEnum_ELBO`` for enumerated models.
     optim : pyro.optim.PyroOptim, optional
@@ -136,10 +139,13 @@ def fit_svi(
     SVIResult
     """
     num_steps = as_count(num_steps, "num_steps", minimum=1)
-    lr = as_positive(lr, "lr")
+    if optim is not None and lr is not None:
+        raise ValueError("lr is not used when optim is given (optim carries its own): give one")
+    if optim is None:
+        optim = pyro.optim.Adam({"lr": as_positive(0.01 if lr is None else lr, "lr")})
     param_state = param_state or ParamState()
     elbo = loss or Trace_ELBO()
-    stepper = _Stepper(optim or pyro.optim.Adam({"lr": lr}))
+    stepper = _Stepper(optim)
     losses = []
     with seeded(seed), param_state.active():
         start = time.perf_counter()

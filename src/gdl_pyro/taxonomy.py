@@ -25,7 +25,7 @@ from gdl_pyro.data.world import LandUniform, framework_table, land_mask
 
 __all__ = [
     "FAMILIES",
-    "NLL_KINDS",
+    "ROW_KINDS",
     "TREE",
     "branch_of",
     "family_table",
@@ -46,7 +46,7 @@ FAMILIES = (*(f for branch in TREE.values() for leaf in branch.values() for f in
 # What a table's NLL is: exact, an upper bound (a variational bound), or, for a fit with no
 # density at all, the exact NLL of a KDE fitted to its samples: a number about the samples, with
 # the KDE's own error in it, not an estimate of the fit's NLL. Rows are ranked within a kind only.
-NLL_KINDS = ("exact", "upper_bound", "kde_of_samples")
+ROW_KINDS = ("exact", "upper_bound", "kde_of_samples")
 _TITLES = {
     "autoregressive": "autoregressive",
     "flow": "normalizing flow",
@@ -60,6 +60,14 @@ _TITLES = {
 def branch_of(family: str) -> str:
     """The leaf of Figure 1-10 a family sits at, or "baseline" for the peers (box, KDE, ...)."""
     return family if family in FAMILIES else "baseline"
+
+
+def _kl(row: dict, kind: str) -> float | None:
+    """KL(p_data || p_model) where the row knows it: the gap of an exact NLL that misses no
+    held-out point, infinity when it misses any (density 0 where p_data has mass), else None."""
+    if kind != "exact":
+        return None
+    return math.inf if row["heldout_missed"] else row["gap_nats"]
 
 
 def family_table(
@@ -96,9 +104,10 @@ def family_table(
     -------
     list of dict
         Keys ``name``, ``family``, ``branch`` (its leaf of Figure 1-10, or "baseline"), ``nll``,
-        ``nll_kind``, ``gap_nats`` (nll minus the entropy of p_data: KL(p_data || p_model) when
-        the NLL is exact and ``heldout_missed`` is 0), ``heldout_missed`` (held-out points given
-        density 0, left out of ``nll``: the true KL is then infinite), ``kde_bandwidth`` (for a
+        ``nll_kind``, ``gap_nats`` (nll minus the entropy of p_data), ``heldout_missed``
+        (held-out points given density 0, left out of ``nll``), ``kl_nats`` (KL(p_data ||
+        p_model): the gap for an exact NLL that misses no point, infinite when it misses any,
+        None where the NLL is not exact), ``kde_bandwidth`` (for a
         KDE of samples), ``accuracy``, ``coverage``, ``land_mass_tv``, ``samples_per_second``
         and ``fit_seconds``. Exact NLLs come first, best first, then upper bounds, then KDEs of
         samples: numbers of different kinds are not ranked against each other.
@@ -119,7 +128,7 @@ def family_table(
             options = bound_options.get(fitted.name, {})
             scores[fitted.name] = fitted.log_score(x_test, seed=seed, **options)
             kinds[fitted.name] = fitted.nll_kind
-        if kinds[fitted.name] not in NLL_KINDS:
+        if kinds[fitted.name] not in ROW_KINDS:
             raise ValueError(f"{fitted.name}'s NLL kind {kinds[fitted.name]!r} has no column")
     rows = framework_table(fits, x_test, num_samples=num_samples, log_scores=scores)
     for row, fitted in zip(rows, fits, strict=True):
@@ -128,9 +137,10 @@ def family_table(
             family=fitted.family,
             branch=branch_of(fitted.family),
             nll_kind=kinds[fitted.name],
+            kl_nats=_kl(row, kinds[fitted.name]),
             kde_bandwidth=bandwidths.get(fitted.name),
         )
-    return sorted(rows, key=lambda row: (NLL_KINDS.index(row["nll_kind"]), row["gap_nats"]))
+    return sorted(rows, key=lambda row: (ROW_KINDS.index(row["nll_kind"]), row["gap_nats"]))
 
 
 def plot_tree(samples: Mapping[str, torch.Tensor | None], *, title: str) -> Figure:
@@ -244,6 +254,8 @@ def plot_table(rows: Sequence[Mapping], columns: Sequence[str], *, title: str) -
     """The table as a figure: one row per fit, numbers to three decimals (large ones whole)."""
 
     def cell(value):
+        if value is None:  # a number the row does not have, e.g. the KL of a bound
+            return "-"
         if isinstance(value, float):
             return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
         return str(value)

@@ -151,8 +151,9 @@ def jitter(points: torch.Tensor, noise: float) -> torch.Tensor:
         return points
     noisy = points + noise * torch.randn_like(points)
     lon = torch.remainder(noisy[..., 0] + 180.0, 360.0) - 180.0
-    lat = noisy[..., 1]
-    lat = torch.where(lat > 90.0, 180.0 - lat, torch.where(lat < -90.0, -180.0 - lat, lat))
+    # Reflection at both poles, as often as the noise asks: a triangle wave of period 360.
+    folded = torch.remainder(noisy[..., 1] + 90.0, 360.0)
+    lat = torch.where(folded > 180.0, 360.0 - folded, folded) - 90.0
     return torch.stack([lon, lat], dim=-1)
 
 

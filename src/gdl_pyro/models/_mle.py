@@ -10,6 +10,7 @@ from torch import nn
 
 from gdl_pyro._validation import as_count
 from gdl_pyro.data.world import as_noise, jitter
+from gdl_pyro.distributions import in_sample_space
 from gdl_pyro.fitting import preamble
 from gdl_pyro.infer import SVIResult, fit_mle_minibatch
 
@@ -32,6 +33,8 @@ def fit_network(
     num_steps = as_count(num_steps, "num_steps", minimum=1)
     noise = as_noise(noise)
     with preamble(x, seed=seed, device=device) as setup:
+        if not in_sample_space(setup.x).all():  # these densities live on the map
+            raise ValueError("x must lie on the map [-180, 180] x [-90, 90] (longitude, latitude)")
         batch_size = min(as_count(batch_size, "batch_size", minimum=1), setup.x.shape[0])
         module = make_module().to(setup.device)
 

@@ -168,6 +168,7 @@ class LatitudeThenLongitude(ZeroOutsideSupport, TorchDistribution):
             self._validate_sample(value)
         if value.numel() == 0:  # torch's argument checks refuse a von Mises of no points
             return value.new_empty(torch.broadcast_shapes(value.shape[:-1], self.batch_shape))
+        value = value.to(torch.get_default_dtype())  # float64 observations meet float32 weights
         on_map = in_sample_space(value)
         # Points off the map are scored at (0, 0) and then set to -inf: nothing wraps round the
         # circle, and no NaN reaches the network or its gradients.

@@ -19,7 +19,7 @@ import pyro.optim
 import torch
 from torch.distributions import constraints
 
-from gdl_pyro._validation import as_points
+from gdl_pyro._validation import as_points, as_positive
 from gdl_pyro._validation import num_data as checked_num_data
 from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, UniformBox
 from gdl_pyro.fitting import NUTSFit, PointFit, method_options, nuts_fit, preamble
@@ -202,14 +202,13 @@ def fit(
         # box closes in; Adam's default second-moment memory (beta2 = 0.999) remembers the early
         # large gradients and its steps fade too. A short memory keeps each step near lr in
         # log(margin).
-        optim = pyro.optim.Adam({"lr": options["lr"], "betas": (0.9, 0.9)})
+        optim = pyro.optim.Adam({"lr": as_positive(options["lr"], "lr"), "betas": (0.9, 0.9)})
         result = fit_svi(
             _margin_model,
             _no_latents,
             setup.x,
             init_margin,
             num_steps=options["num_steps"],
-            lr=options["lr"],
             optim=optim,
             seed=setup.seed,
             quiet=quiet,

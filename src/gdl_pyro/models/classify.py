@@ -13,6 +13,7 @@ The features embed longitude as (cos, sin) so that both models see the dateline 
 """
 
 import math
+import numbers
 
 import pyro
 import pyro.distributions as dist
@@ -119,8 +120,10 @@ class LogisticFit(Fit):
         with self.svi.scope():
             return self._guide(*args, **kwargs)
 
-    def draws(self, num_draws: int = 100, seed: int | None = None) -> dict[str, torch.Tensor]:
-        """Posterior draws of the coefficients from the guide."""
+    def coefficient_draws(
+        self, num_draws: int = 100, seed: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Guide draws of "coef" (S, features, classes) and "bias" (S, classes)."""
         predictive = Predictive(
             logistic_model,
             guide=self._guide,
@@ -131,11 +134,12 @@ class LogisticFit(Fit):
             # The features are not needed for the coefficients: one dummy row.
             dummy = self.features(torch.zeros(1, 2)).to(self.device)
             draws = predictive(dummy, num_classes=self.num_classes)
-        return {name: value.cpu() for name, value in draws.items()}
+        # Predictive keeps a dim of size 1 where the data plate would be: (S, 1, ...).
+        return {name: value.squeeze(1).cpu() for name, value in draws.items()}
 
     def guide_diagnostics(self, points, labels, num_draws: int = 1000, seed: int | None = None):
         """(draws, k-hat): guide draws of every latent, and the guide's PSIS k-hat (Pyro's)."""
-        phi = self.features(points)
+        phi = self.features(as_points(points, "points"))  # k-hat needs at least one point
         labels = _check_labels(labels, len(phi), self.num_classes)
         phi, labels = phi.to(self.device), labels.to(self.device)
         with sealed(), self.svi.scope(), seeded(seed), on_device(self.device):
@@ -160,7 +164,7 @@ class LogisticFit(Fit):
     def predict_proba(self, points, num_draws: int = 100, seed: int | None = 0) -> torch.Tensor:
         """Posterior predictive p(y | x), averaged over guide draws: shape (N, classes)."""
         phi = self.features(points)
-        d = self.draws(num_draws, seed=seed)
+        d = self.coefficient_draws(num_draws, seed=seed)
         return torch.softmax(phi @ d["coef"] + d["bias"].unsqueeze(-2), -1).mean(0)
 
     def predict(self, points) -> torch.Tensor:
@@ -255,7 +259,7 @@ class ClassConditionalFit(Fit):
         return mixture.distribution(weights / weights.sum(), locs, scales)
 
     def _class(self, land_mass) -> int:
-        if isinstance(land_mass, bool) or not isinstance(land_mass, int | torch.Tensor):
+        if isinstance(land_mass, bool) or not isinstance(land_mass, numbers.Integral):
             raise ValueError(f"land_mass must be an integer class; got {land_mass!r}")
         if not 0 <= int(land_mass) < self.num_classes:
             raise ValueError(f"land_mass must lie in 0..{self.num_classes - 1}; got {land_mass}")
@@ -264,6 +268,8 @@ class ClassConditionalFit(Fit):
     def log_joint(self, points) -> torch.Tensor:
         """log p(y) + log p(x | y) for every class: shape (N, classes)."""
         points = as_points(points, "points", allow_empty=True)
+        if points.shape[0] == 0:
+            return torch.empty(0, self.num_classes)
         per_class = [mixture.distribution(**p).log_prob(points) for p in self.params]
         return torch.stack(per_class, -1) + self.log_prior
 
@@ -280,6 +286,8 @@ class ClassConditionalFit(Fit):
         """Generate points of one class, x ~ p(x | y): what the discriminative model cannot do."""
         land_mass = self._class(land_mass)
         num_samples = as_count(num_samples, "num_samples")
+        if num_samples == 0:
+            return torch.empty(0, 2)
         with seeded(seed), torch.no_grad():
             return self.distribution(land_mass).sample((num_samples,))
 

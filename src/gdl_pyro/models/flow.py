@@ -82,6 +82,7 @@ class MapFlow(ZeroOutsideSupport, dist.TransformedDistribution):
             self._validate_sample(value)
         if value.numel() == 0:  # torch's sum over the event dimension cannot reshape nothing
             return value.new_empty(torch.broadcast_shapes(value.shape[:-1], self.batch_shape))
+        value = value.to(torch.get_default_dtype())  # float64 observations meet float32 weights
         on_map = in_sample_space(value)
         # Off the map, the transforms see the centre, so no infinity reaches the gradients.
         value = torch.where(on_map.unsqueeze(-1), value, torch.zeros_like(value))

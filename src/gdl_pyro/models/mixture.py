@@ -24,6 +24,7 @@ from pyro import poutine
 from pyro.infer import TraceEnum_ELBO, config_enumerate, infer_discrete
 from pyro.infer.autoguide import AutoNormal, init_to_value
 from sklearn.mixture import GaussianMixture
+from torch.distributions import constraints
 
 from gdl_pyro._sealed import sealed
 from gdl_pyro._validation import as_count, as_points
@@ -34,6 +35,7 @@ from gdl_pyro.models.gaussian import HALF_EXTENT
 
 __all__ = [
     "EMFit",
+    "NormalMixture",
     "assign",
     "distribution",
     "fit",
@@ -95,9 +97,23 @@ def marginal_model(x=None, *, num_components: int, num_data=None):
         return pyro.sample("obs", mixture, obs=x)
 
 
-def distribution(weights, locs, scales) -> dist.MixtureSameFamily:
+class NormalMixture(dist.MixtureSameFamily):
+    """A mixture of Normals on the plane whose ``support`` says so.
+
+    ``MixtureSameFamily``'s own support is a constraint with no ``biject_to``, so a fitted
+    mixture used as a prior in a learner's model stopped NUTS and the autoguides ("Cannot
+    transform MixtureSameFamilyConstraint"). Every component here is a Normal over the plane,
+    and so is the mixture.
+    """
+
+    @constraints.dependent_property(is_discrete=False, event_dim=1)
+    def support(self):
+        return constraints.independent(constraints.real, 1)
+
+
+def distribution(weights, locs, scales) -> NormalMixture:
     """The mixture density in degrees for site values; leading dims are batch dims (draws)."""
-    return dist.MixtureSameFamily(dist.Categorical(weights), _components(locs, scales))
+    return NormalMixture(dist.Categorical(weights), _components(locs, scales))
 
 
 def relabel(draws: dict) -> dict:
@@ -258,9 +274,9 @@ class EMFit(PointFit):
         name = f"mixture K={len(weights)} (EM)"
         super().__init__(name, "mixture", self._distribution, seconds=seconds)
 
-    def _distribution(self) -> dist.MixtureSameFamily:
+    def _distribution(self) -> NormalMixture:
         components = dist.MultivariateNormal(self.locs, scale_tril=self.scale_tril)
-        return dist.MixtureSameFamily(dist.Categorical(probs=self.weights), components)
+        return NormalMixture(dist.Categorical(probs=self.weights), components)
 
 
 def fit_em(
@@ -303,6 +319,10 @@ def fit_em(
 
 def assign(fitted: VIFit, x) -> torch.Tensor:
     """Each point's most probable component, by Pyro's infer_discrete at the guide's median."""
+    if not isinstance(fitted, VIFit):
+        raise ValueError(
+            f"fitted must be a VI fit of this mixture (mixture.fit); got {type(fitted).__name__}"
+        )
     x = as_points(x)
     conditioned = poutine.condition(model, data=fitted.median())
     decoder = infer_discrete(conditioned, first_available_dim=-2, temperature=0)

@@ -231,7 +231,7 @@ class VAEFit(Fit):
     def __init__(self, vae: VAE, losses, seconds):
         self.vae = vae.cpu().eval()
         self.event_shape = (self.vae.data_dim,)
-        super().__init__("VAE", "vae", losses=losses, seconds=seconds)
+        super().__init__("VAE (images)", "vae", losses=losses, seconds=seconds)
 
     def _as_input(self, x, *, allow_empty: bool = False) -> torch.Tensor:
         """Images as an (N, data_dim) tensor of values in [0, 1]."""
