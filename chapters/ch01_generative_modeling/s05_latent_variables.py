@@ -73,8 +73,10 @@ entropy = world.LandUniform().entropy().item()
 
 # %% [markdown]
 # ## Fit K = 1, 2, ... components by SVI with enumeration
-# Each fit's held-out NLL uses the posterior predictive density: the mixture density averaged
-# over draws of the guide (AutoNormal over weights, centres and scales).
+# Each fit's held-out NLL uses the guide's predictive density: the mixture density averaged over
+# draws of the guide (AutoNormal over weights, centres and scales). It stands in for the
+# posterior predictive only as far as the guide stands in for the posterior, which the PSIS k-hat
+# below measures.
 
 # %%
 fits, rows = {}, []
@@ -89,7 +91,7 @@ for k in args.ks:
         seed=args.seed,
         device=args.device,
     )
-    lpd = fitted.log_prob(x_test)  # the posterior predictive: averaged over guide draws
+    lpd = fitted.log_prob(x_test)  # the guide's predictive: averaged over guide draws
     rows.append(
         {
             "k": k,

@@ -228,10 +228,13 @@ def dequantize(levels, *, seed: int | None = None) -> torch.Tensor:
 def bits_per_dim(log_density, num_dims: int, levels: int = LEVELS) -> torch.Tensor:
     """Bits per dimension of discrete data from a continuous density of its dequantised version.
 
-    With x = (k + u) / levels (``dequantize``), log P(k) >= log p(x) - D log(levels), so
-    bpd = (D log(levels) - log p(x)) / (D log 2) is an upper bound on the discrete model's bits
-    per dimension; it is >= 0 for any proper density on [0, 1]^D, and a model uniform on
-    [0, 1]^D scores exactly log2(levels), 8 for 8-bit images (Theis, van den Oord and Bethge,
+    With x = (k + u) / levels, u ~ U[0, 1)^D (``dequantize``), Jensen's inequality gives
+    log P(k) >= E_u[log p((k + u) / levels)] - D log(levels): the bound holds in expectation over
+    the dequantisation noise u, not for each draw of it. So the mean over items of
+    bpd = (D log(levels) - log p(x)) / (D log 2) estimates an upper bound on the discrete model's
+    bits per dimension, and is >= 0 in expectation for any proper density on [0, 1]^D; one
+    item's value, at one u, can lie below its discrete counterpart, even below 0. A model uniform
+    on [0, 1]^D scores exactly log2(levels), 8 for 8-bit images (Theis, van den Oord and Bethge,
     "A note on the evaluation of generative models", 2016).
 
     Parameters

@@ -11,7 +11,8 @@ density: SVI maximises the ELBO, a lower bound on log p(x), and the importance-w
 on the NLL, which is what s09's table reports.
 
 With a 2-D latent the integral can also be done by quadrature on a grid over z
-(``log_prob_quadrature``): a check on the bound that no image VAE allows.
+(``log_prob_quadrature``): a check on the bound that only a low-dimensional latent allows (an
+image VAE with a 2-D latent, as s07's, allows it too; one with a 32-D latent does not).
 """
 
 import itertools
