@@ -111,8 +111,9 @@ def family_table(
         KDE of samples: its bandwidth, and the gap the same procedure reports for p_data's own
         samples, which a perfect model would score: the estimator's own bias; None elsewhere),
         ``accuracy``, ``coverage``, ``land_mass_tv``, ``samples_per_second`` and
-        ``fit_seconds``. Exact NLLs come first, best first, then upper bounds, then KDEs of
-        samples: numbers of different kinds are not ranked against each other.
+        ``fit_seconds``. Exact NLLs come first, best first (those with an infinite KL after the
+        rest), then upper bounds, then KDEs of samples: numbers of different kinds are not
+        ranked against each other.
     """
     from gdl_pyro.models import kde  # the baseline's module, needed only for a GAN's row
 
@@ -147,7 +148,16 @@ def family_table(
             kde_bandwidth=bandwidths.get(fitted.name),
             kde_of_p_data_gap=baselines.get(fitted.name),
         )
-    return sorted(rows, key=lambda row: (ROW_KINDS.index(row["nll_kind"]), row["gap_nats"]))
+    # A row that misses held-out points has an infinite KL whatever its gap over the rest (a
+    # small box's can even be below 0): it ranks after every exact row that misses none.
+    return sorted(
+        rows,
+        key=lambda row: (
+            ROW_KINDS.index(row["nll_kind"]),
+            row["kl_nats"] == math.inf,
+            row["gap_nats"],
+        ),
+    )
 
 
 def plot_tree(samples: Mapping[str, torch.Tensor | None], *, title: str) -> Figure:
