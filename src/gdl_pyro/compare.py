@@ -26,7 +26,7 @@ from gdl_pyro._validation import as_count
 from gdl_pyro.diagnostics import khat_threshold
 from gdl_pyro.infer import KHAT_BATCH, _importance
 
-__all__ = ["compare_heldout", "compare_loo", "vi_loo"]
+__all__ = ["compare_heldout", "compare_loo", "paired_difference", "seed_verdict", "vi_loo"]
 
 
 def vi_loo(
@@ -177,3 +177,59 @@ def compare_heldout(scores: dict[str, torch.Tensor]) -> tuple[pd.DataFrame, dict
             }
         )
     return pd.DataFrame(rows, index=order), missed
+
+
+def paired_difference(lpd_a, lpd_b) -> dict[str, float]:
+    """How much better fit a scores the same held-out points than fit b, per point.
+
+    Returns ``{"diff_nats": mean(lpd_a - lpd_b), "se_nats": its standard error}``: the paired
+    per-point differences' sd over sqrt(N). Positive means a is closer to p_data (its gap is
+    smaller by diff_nats). The error covers held-out noise only: a second training seed moves
+    both fits, and that spread is ``seed_verdict``'s to measure.
+    """
+    a, b = torch.as_tensor(lpd_a).double(), torch.as_tensor(lpd_b).double()
+    if a.shape != b.shape or a.dim() != 1 or a.numel() < 2:
+        raise ValueError(f"lpd_a and lpd_b must be scores of the same N >= 2 points; got {a.shape}")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        raise ValueError("lpd_a and lpd_b must be finite: a fit that misses a point has no mean")
+    difference = a - b
+    return {
+        "diff_nats": difference.mean().item(),
+        "se_nats": (difference.std() / math.sqrt(difference.numel())).item(),
+    }
+
+
+def seed_verdict(runs: list[dict]) -> dict:
+    """A "who wins" claim over training seeds: one ``paired_difference`` per seed.
+
+    Parameters
+    ----------
+    runs : list of dict
+        For each training seed, ``paired_difference(lpd_a, lpd_b)`` of the same two fits, each
+        trained again on that seed's data from that seed's start.
+
+    Returns
+    -------
+    dict
+        ``num_seeds``; ``mean_diff_nats`` over seeds; ``sd_between_seeds_nats`` (their sample sd:
+        how much another seed moves the difference); ``se_of_mean_nats`` (that sd over
+        sqrt(seeds)); ``mean_heldout_se_nats`` (the held-out error of one seed's difference, for
+        comparison); ``wins`` (seeds where a scored better) and ``winner_changes`` (whether b
+        won any seed).
+    """
+    if len(runs) < 2:
+        raise ValueError(
+            f"runs must hold at least 2 seeds to measure their spread; got {len(runs)}"
+        )
+    diffs = np.array([run["diff_nats"] for run in runs], dtype=float)
+    sd = float(diffs.std(ddof=1))
+    wins = int((diffs > 0).sum())
+    return {
+        "num_seeds": len(runs),
+        "mean_diff_nats": float(diffs.mean()),
+        "sd_between_seeds_nats": sd,
+        "se_of_mean_nats": sd / math.sqrt(len(runs)),
+        "mean_heldout_se_nats": float(np.mean([run["se_nats"] for run in runs])),
+        "wins": wins,
+        "winner_changes": 0 < wins < len(runs),
+    }
