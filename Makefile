@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 CHAPTER := chapters/ch01_generative_modeling
 OUT := outputs/ch01
 
-.PHONY: help setup ch01 quick notebooks book lab test lint format bench clean
+.PHONY: help setup ch01 quick notebooks book lab test test-fast lint format bench clean
 
 help:  ## List the targets
-	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 # torch is installed first and alone so that pip takes the pinned CPU wheel and never the CUDA build.
 $(STAMP): pyproject.toml
@@ -44,6 +44,12 @@ lab: $(STAMP)  ## Open the chapter in JupyterLab (installed into .venv on first 
 # workers on two cores halve the wall time without the two competing for threads.
 test: $(STAMP)  ## Run the test suite (one worker per CPU core)
 	$(PY) -m pytest -n auto
+
+# The unit loop: every test not marked slow (chapter scripts, notebooks, trainings). In one
+# process: each pytest-xdist worker imports torch, Pyro and ArviZ and collects every test again,
+# which on two cores costs more time than the unit tests themselves.
+test-fast: $(STAMP)  ## Run the tests not marked slow, in one process (about half a minute)
+	$(PY) -m pytest -m "not slow"
 
 lint: $(STAMP)  ## ruff check and format check
 	$(VENV)/bin/ruff check .

@@ -5,9 +5,13 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+# Every test here runs a chapter script or reads them all: `make test-fast` leaves the file out.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "chapters" / "ch01_generative_modeling"
@@ -135,6 +139,18 @@ SMALL_RUN_R2 = 0.85
 TALLER_TOL = 0.25
 
 
+def flag(name: str, option: str) -> int:
+    """The value SCRIPTS gives a flag of a script: flag("s09_taxonomy.py", "--num-generated")."""
+    return int(SCRIPTS[name][SCRIPTS[name].index(option) + 1])
+
+
+def timed_run_script(name: str, tmp_path: Path, *extra: str) -> tuple[dict, float]:
+    """run_script's results and the script's wall-clock seconds, the bound on any time inside it."""
+    start = time.perf_counter()
+    results = run_script(name, tmp_path, *extra)
+    return results, time.perf_counter() - start
+
+
 def run_script(name: str, tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / Path(name).stem
     env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
@@ -187,21 +203,24 @@ def test_s01_hello_world(tmp_path):
 
 
 def test_s02_framework(tmp_path):
-    results = run_script("s02_framework.py", tmp_path)
+    results, wall = timed_run_script("s02_framework.py", tmp_path)
     assert results["accuracy"] == pytest.approx(results["accuracy_exact"], abs=MC_TOL)
     assert results["coverage"] == pytest.approx(results["coverage_exact"], abs=MC_TOL)
     assert 0.3 < results["accuracy"] < 0.4  # the box is mostly sea
-    assert results["samples_per_second"] > 0
+    # The draws are timed inside the script, so they cannot have taken longer than all of it.
+    assert results["num_samples"] == flag("s02_framework.py", "--num-samples")
+    assert results["samples_per_second"] > results["num_samples"] / wall
+    # A box around 50 points leaves land outside (exact coverage 0.92 at seed 1), so among
+    # 20,000 p_data draws there is a point B; the box's draws hold both sea (A) and land (C).
+    assert results["coverage_exact"] < 0.95
     points = results["points"]
-    assert points["A"] is not None and points["C"] is not None
     from gdl_pyro.data.world import is_land
 
     assert not is_land([points["A"]]).item() and is_land([points["C"]]).item()
-    if points["B"] is not None:
-        assert is_land([points["B"]]).item()
-        low, high = results["box_low"], results["box_high"]
-        outside = not (low[0] <= points["B"][0] <= high[0] and low[1] <= points["B"][1] <= high[1])
-        assert outside
+    assert is_land([points["B"]]).item()
+    low, high = results["box_low"], results["box_high"]
+    outside = not (low[0] <= points["B"][0] <= high[0] and low[1] <= points["B"][1] <= high[1])
+    assert outside
 
 
 def test_s03_probability(tmp_path):
@@ -247,7 +266,7 @@ def test_s05_latent_variables(tmp_path):
 
 
 def test_s06_compare_fits(tmp_path):
-    results = run_script("s06_compare_fits.py", tmp_path)
+    results, wall = timed_run_script("s06_compare_fits.py", tmp_path)
     models = {row["name"]: row for row in results["models"]}
     assert {"box (MLE)", "box (NUTS)", "gaussian (NUTS)", "gaussian (VI)", "flow (MLE)"} <= set(
         models
@@ -292,7 +311,8 @@ def test_s06_compare_fits(tmp_path):
     assert results["verdict"].startswith(f"best fit: {best['name']}, gap {best['gap_nats']:.3f}")
     assert results["best_pyro"] not in {"KDE (bandwidth by CV)", "mixture K=4 (EM)"}
     assert {"KDE (bandwidth by CV)", "mixture K=4 (EM)"} <= set(models)
-    assert all(row["fit_seconds"] >= 0 for row in models.values())
+    # The fits run one after another inside the script: their times add up to less than its own.
+    assert sum(row["fit_seconds"] for row in models.values()) < wall
     # VI and NUTS agree on the Gaussian (same model, posterior nearly Gaussian).
     assert models["gaussian (VI)"]["heldout_nll"] == pytest.approx(
         models["gaussian (NUTS)"]["heldout_nll"], abs=0.05
@@ -336,7 +356,7 @@ def test_s08_generative_vs_discriminative(tmp_path):
 
 
 def test_s09_taxonomy(tmp_path):
-    results = run_script("s09_taxonomy.py", tmp_path)
+    results, wall = timed_run_script("s09_taxonomy.py", tmp_path)
     assert results["entropy_bound"] == pytest.approx(LOG_LAND_AREA, abs=1e-3)
     assert results["num_train"] == 1500
     rows = {row["name"]: row for row in results["families"]}
@@ -364,7 +384,11 @@ def test_s09_taxonomy(tmp_path):
     }
     for row in rows.values():
         assert row["gap_nats"] == pytest.approx(row["nll"] - results["entropy_bound"])
-        assert 0 <= row["land_mass_tv"] <= 1 and row["samples_per_second"] > 0
+        assert 0 <= row["land_mass_tv"] <= 1
+    # Fits and draws are timed inside the script, one after another: no time exceeds its own.
+    num_generated = flag("s09_taxonomy.py", "--num-generated")
+    assert all(row["samples_per_second"] > num_generated / wall for row in rows.values())
+    assert sum(row["fit_seconds"] for row in rows.values()) < wall
     # The box's accuracy has a closed form near 0.35 (land area over a box that spans the map);
     # every family, even after 150 steps, puts more of its samples on land.
     box_row = rows["box (MLE)"]

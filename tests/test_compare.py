@@ -19,6 +19,7 @@ from tests.models.test_mixture import simulate
 LOO_TOL = 0.1
 
 
+@pytest.mark.slow
 def test_comparison_ranks_mixture_above_gaussian_above_box():
     x, x_test = simulate(900, seed=10), simulate(2000, seed=11)
     fits = [

@@ -41,6 +41,7 @@ def mixture_vi(x):
     )
 
 
+@pytest.mark.slow
 def test_pointwise_log_likelihood_equals_a_per_draw_reference(x, gaussian_nuts):
     draws = gaussian_nuts.get_samples()
     computed = convert.pointwise_log_likelihood(gaussian.model, draws, x)
@@ -56,6 +57,7 @@ def test_pointwise_log_likelihood_equals_a_per_draw_reference(x, gaussian_nuts):
     assert computed.shape == (200, NUM_POINTS)
 
 
+@pytest.mark.slow
 def test_inference_data_for_mcmc_has_every_group_and_a_per_chain_log_likelihood(x, gaussian_nuts):
     idata = convert.to_inference_data(gaussian_nuts, gaussian.model, x)
     for group in ["posterior", "log_likelihood", "sample_stats", "observed_data"]:
@@ -81,6 +83,7 @@ def assert_point_dims(idata):
     assert list(idata.log_likelihood["point"].values) == list(range(NUM_POINTS))
 
 
+@pytest.mark.slow
 def test_nuts_inference_data_has_named_dims(x, gaussian_nuts):
     idata = convert.to_inference_data(gaussian_nuts, gaussian.model, x)
     assert_point_dims(idata)
@@ -96,6 +99,7 @@ def test_nuts_inference_data_has_named_dims(x, gaussian_nuts):
     assert relabelled.posterior["loc"].dims == ("chain", "draw", "coord")
 
 
+@pytest.mark.slow
 def test_vi_inference_data_has_named_dims(x, gaussian_vi):
     idata = gaussian_vi.inference_data()
     assert_point_dims(idata)
@@ -104,6 +108,7 @@ def test_vi_inference_data_has_named_dims(x, gaussian_vi):
     assert idata.posterior["corr_cholesky"].dims == ("chain", "draw", "coord", "coord_bis")
 
 
+@pytest.mark.slow
 def test_mixture_inference_data_names_components_even_when_there_are_two(mixture_vi):
     # K = 2 is the size of a point too: the weights are still per component, not (lon, lat).
     idata = mixture_vi.inference_data()
@@ -119,6 +124,7 @@ def test_mixture_inference_data_names_components_even_when_there_are_two(mixture
     )
 
 
+@pytest.mark.slow
 def test_loo_and_compare_run_on_the_named_inference_data(gaussian_nuts, gaussian_vi, mixture_vi, x):
     idatas = {
         "gaussian (NUTS)": convert.to_inference_data(gaussian_nuts, gaussian.model, x),

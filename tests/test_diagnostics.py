@@ -17,6 +17,7 @@ from gdl_pyro.models import gaussian
 KHAT_OK = 0.7
 
 
+@pytest.mark.slow
 def test_vi_khat_separates_a_good_guide_from_a_bad_one():
     x = world.sample_land(150, seed=1)
     good = gaussian.fit(x, method="vi", num_steps=1500, num_draws=400, quiet=True, seed=0)

@@ -22,7 +22,17 @@ from gdl_pyro.fitting import NLL_KINDS, Fit, NoDensityError, method_options
 from gdl_pyro.infer import fit_svi
 from gdl_pyro.models import autoregressive, box, flow, gaussian, mixture, vae
 from gdl_pyro.models.classify import fit_logistic
-from tests.tiny_fits import FITS, IMAGES, LABELLED, PROBE, X, data_of
+from tests.tiny_fits import (
+    FITS,
+    FITTED,
+    IMAGES,
+    LABELLED,
+    PROBE,
+    SAMPLES_BY_NUTS,
+    X,
+    data_of,
+    marked_slow,
+)
 
 # Each fit's family (its module's name) and the kind of NLL it offers.
 PROTOCOL = {
@@ -66,15 +76,15 @@ def fingerprint(name, fitted) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def fits():
-    """One fit of every family, made once for the protocol tests."""
-    return {name: make(seed=0) for name, make in FITS.items()}
+    """One fit of every family, made on first use for the protocol tests."""
+    return FITTED
 
 
 def test_every_public_fit_is_listed():
     assert set(PROTOCOL) == set(FITS)
 
 
-@pytest.mark.parametrize("name", FITS)
+@pytest.mark.parametrize("name", marked_slow(FITS, also=SAMPLES_BY_NUTS))
 def test_every_fit_answers_the_one_protocol(fits, name):
     fitted, data = fits[name], data_of(name)
     assert isinstance(fitted, Fit)
@@ -108,7 +118,9 @@ def test_every_fit_answers_the_one_protocol(fits, name):
     assert fitted.sample(0).shape == (0, *fitted.event_shape)
 
 
-@pytest.mark.parametrize("name", [n for n, (_, kind) in PROTOCOL.items() if kind != "none"])
+@pytest.mark.parametrize(
+    "name", marked_slow([n for n, (_, kind) in PROTOCOL.items() if kind != "none"])
+)
 def test_empty_input_gives_empty_output(fits, name):
     fitted = fits[name]
     empty = data_of(name)[:0]
@@ -154,7 +166,7 @@ def rng_state():
     return torch.get_rng_state(), numpy_state, random.getstate()
 
 
-@pytest.mark.parametrize("name", FITS)
+@pytest.mark.parametrize("name", marked_slow(FITS))
 def test_a_fit_leaves_the_callers_param_store_and_rng_as_they_were(name):
     user = pyro.param("user_weight", torch.tensor([1.0, 2.0]))
     # Names the fits themselves use, set by the caller with other shapes.
@@ -172,7 +184,8 @@ def test_a_fit_leaves_the_callers_param_store_and_rng_as_they_were(name):
     assert before[2] == after[2]
 
 
-@pytest.mark.parametrize("name", FITS)
+# Four fits each: the two that take over a second here go to the slow loop too.
+@pytest.mark.parametrize("name", marked_slow(FITS, also=("class conditional", "mixture vi")))
 def test_same_seed_same_fit(name):
     first, second = FITS[name](seed=3), FITS[name](seed=3)
     assert torch.equal(fingerprint(name, first), fingerprint(name, second))
@@ -183,6 +196,7 @@ def test_same_seed_same_fit(name):
     assert torch.equal(fingerprint(name, third), fingerprint(name, FITS[name](seed=None)))
 
 
+@pytest.mark.slow
 def test_fits_in_one_session_never_share_parameters():
     # The issue's session: K = 3, then K = 5 (other shapes under the same names), then K = 3.
     a = mixture.fit(X, num_components=3, num_steps=50, num_draws=20, quiet=True, seed=0)
@@ -228,7 +242,7 @@ def test_svi_result_params_hold_that_fit_only():
     assert "mine" not in pyro.get_param_store()
 
 
-@pytest.mark.parametrize("method", ["mle", "nuts", "vi"])
+@pytest.mark.parametrize("method", ["mle", pytest.param("nuts", marks=pytest.mark.slow), "vi"])
 def test_distribution_matches_log_prob_and_samples_points(method):
     options = {
         "mle": {},
@@ -243,6 +257,7 @@ def test_distribution_matches_log_prob_and_samples_points(method):
     assert fitted.log_prob(PROBE).shape == (40,)
 
 
+@pytest.mark.slow
 def test_distribution_inside_a_users_own_model():
     fitted = mixture.fit(X, num_components=4, num_steps=200, num_draws=30, quiet=True, seed=0)
 
@@ -310,6 +325,7 @@ def test_device_argument():
             flow.fit(X, num_steps=1, quiet=True, device="cuda")
 
 
+@pytest.mark.slow
 def test_importing_the_library_leaves_the_matplotlib_backend_alone():
     code = (
         "import matplotlib; matplotlib.use('svg'); "
@@ -321,6 +337,7 @@ def test_importing_the_library_leaves_the_matplotlib_backend_alone():
     assert shown.stdout.strip() == "svg"
 
 
+@pytest.mark.slow
 def test_importing_fitting_imports_no_dataset():
     # The fit protocol, InferenceData and comparisons need no map: the datasets load on demand.
     code = (
@@ -331,6 +348,7 @@ def test_importing_fitting_imports_no_dataset():
     assert shown.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_importing_the_library_leaves_torch_distribution_validation_as_it_was():
     # Zuko's import switches validation off for every torch distribution; ours must not. (Pyro's
     # own import switches it on, so pyro comes first, as in any user's notebook.)

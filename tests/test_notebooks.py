@@ -11,6 +11,9 @@ import pytest
 from gdl_pyro import notebooks
 from tests.test_chapters import SCRIPTS
 
+# Most tests here execute a section in a kernel: `make test-fast` leaves the file out.
+pytestmark = pytest.mark.slow
+
 # The VAE's results are checked in test_chapters.py; as a notebook it only has to run.
 FEWER_STEPS = {"s07_representation.py": {"num_steps": 100}}
 

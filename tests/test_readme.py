@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pyro
+import pytest
 import torch
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -22,6 +23,7 @@ def test_the_readme_has_python_blocks():
     assert len(python_blocks()) >= 1
 
 
+@pytest.mark.slow
 def test_every_python_block_runs_as_written():
     namespace = {"__name__": "readme"}
     for number, block in enumerate(python_blocks()):

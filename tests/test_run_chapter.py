@@ -5,7 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.test_chapters import CHAPTER
+
+# Every test here starts the runner in a subprocess (seconds of imports each, minutes for one).
+pytestmark = pytest.mark.slow
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
 

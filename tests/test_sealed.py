@@ -16,7 +16,7 @@ from pyro.infer.autoguide import AutoMultivariateNormal
 
 from gdl_pyro._sealed import sealed
 from gdl_pyro.models import box, gaussian
-from tests.tiny_fits import FITS, PROBE, X, data_of
+from tests.tiny_fits import FITS, FITTED, PROBE, SAMPLES_BY_NUTS, X, data_of, marked_slow
 
 USER_SITES = {"data", "z", "obs"}
 OFF_MAP = torch.tensor([[500.0, 95.0]])
@@ -25,7 +25,7 @@ PICK_WIDE_LAST = torch.tensor([False, False, False, False, True])
 
 @pytest.fixture(scope="module")
 def fits():
-    return {name: make(seed=0) for name, make in FITS.items()}
+    return FITTED
 
 
 def uses_of(fitted, data):
@@ -40,7 +40,7 @@ def uses_of(fitted, data):
     return calls
 
 
-@pytest.mark.parametrize("name", FITS)
+@pytest.mark.parametrize("name", marked_slow(FITS, also=SAMPLES_BY_NUTS))
 def test_library_calls_inside_a_users_model_leave_its_trace_alone(fits, name):
     fitted, data = fits[name], data_of(name)
     outside = [call() for call in uses_of(fitted, data)]
@@ -61,7 +61,9 @@ def test_library_calls_inside_a_users_model_leave_its_trace_alone(fits, name):
         assert torch.equal(inside, before)
 
 
-@pytest.mark.parametrize("name", [n for n in FITS if n not in ("logistic",)])
+@pytest.mark.parametrize(
+    "name", marked_slow([n for n in FITS if n not in ("logistic",)], also=SAMPLES_BY_NUTS)
+)
 def test_library_calls_under_predictive(fits, name):
     fitted, data = fits[name], data_of(name)
 
@@ -83,7 +85,7 @@ ON_POINTS = [
 ]
 
 
-@pytest.mark.parametrize("name", ON_POINTS)
+@pytest.mark.parametrize("name", marked_slow(ON_POINTS, also=SAMPLES_BY_NUTS))
 def test_distribution_in_a_users_model(fits, name):
     fitted = fits[name]
     points = PROBE[:5]
@@ -110,6 +112,7 @@ def test_distribution_in_a_users_model(fits, name):
     assert trace.nodes["centre"]["value"].shape == (2,)
 
 
+@pytest.mark.slow  # 400 guide draws through the model on 300 points, for each fit: seconds
 @pytest.mark.parametrize("name", ["gaussian vi", "mixture vi"])
 def test_a_fits_guide_in_predictive_runs_with_that_fits_parameters(fits, name):
     fitted = fits[name]

@@ -4,6 +4,8 @@ Every public ``fit`` of the library is here, with sizes that take a second or le
 tests of the fit protocol (``test_fitting``) and of sealing (``test_sealed``) cover them all.
 """
 
+import pytest
+
 from gdl_pyro.data import world
 from gdl_pyro.data.tins import make_tins
 from gdl_pyro.models import (
@@ -71,3 +73,30 @@ IMAGE_FITS = {"ppca mle", "ppca svi", "vae"}
 def data_of(name: str):
     """The data a fit of ``name`` takes: images or points."""
     return IMAGES if name in IMAGE_FITS else PROBE
+
+
+# NUTS runs its chains' warmup: seconds per fit, where every other fit here takes a fraction of
+# one. Tests over every fit mark these slow, so `make test-fast` never makes them.
+SLOW_FITS = ("box nuts", "gaussian nuts", "mixture nuts")
+# The energy is fitted in a blink, but its sample() runs NUTS on the potential: tests that draw
+# from every fit pass it as ``also``.
+SAMPLES_BY_NUTS = ("energy",)
+
+
+def marked_slow(names, also=()) -> list:
+    """Fit names as test parameters, those in ``SLOW_FITS`` (and ``also``) marked slow."""
+    slow = {*SLOW_FITS, *also}
+    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
+
+
+class _Fitted(dict):
+    """``FITS[name](seed=0)``, made the first time a test asks for it and kept."""
+
+    def __missing__(self, name):
+        self[name] = FITS[name](seed=0)
+        return self[name]
+
+
+# The seed-0 fits the protocol, sealing and fuzz tests share: a fit is a value (nothing a test
+# does through its methods changes it), so each is made once per process, and only if selected.
+FITTED = _Fitted()

@@ -29,6 +29,7 @@ def sharp_module(seed=0):
     return module.requires_grad_(False).eval()
 
 
+@pytest.mark.slow
 def test_density_integrates_to_one_over_the_map():
     module = sharp_module()
     # Midpoint rule on quarter-degree cells: exact in latitude (the bands are 5 degrees wide and
@@ -76,6 +77,7 @@ def probability_integral_transform(module, points):
     return u_lat.numpy(), u_lon.numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["pyro model", "distribution"])
 def test_samples_follow_the_models_own_conditionals(path):
     module = sharp_module(2)
@@ -89,6 +91,7 @@ def test_samples_follow_the_models_own_conditionals(path):
     assert stats.kstest(u_lon, "uniform").pvalue > KS_ALPHA
 
 
+@pytest.mark.slow
 def test_maximum_likelihood_reaches_the_entropy_of_gaussian_data():
     scales, loc = torch.tensor([30.0, 20.0]), torch.tensor([10.0, 5.0])
     g = torch.Generator().manual_seed(1)

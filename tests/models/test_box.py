@@ -61,6 +61,7 @@ def test_model_scores_and_simulates():
     assert ((simulated >= low) & (simulated <= high)).all()
 
 
+@pytest.mark.slow
 def test_pyro_fit_converges_to_the_bounding_box():
     x = world.sample_land(500, seed=2)
     low, high = box.mle(x)
@@ -114,6 +115,7 @@ def test_model_rejects_bad_arguments():
         box.fit(world.sample_land(10, seed=0), init_margin=-1.0)
 
 
+@pytest.mark.slow
 def test_bayesian_box_posterior_matches_the_closed_form_mean():
     # Points in a small square far from the map's edges: the margins' priors do not truncate.
     g = torch.Generator().manual_seed(4)

@@ -26,6 +26,7 @@ def test_features_respect_the_dateline():
     assert phi(torch.zeros(4, 2)).shape == (4, 50)
 
 
+@pytest.mark.slow
 def test_discriminative_classifier(data):
     (x, y), (x_test, y_test) = data
     model = fit_logistic(x, y, num_classes=5, num_steps=400, quiet=True, seed=0)
@@ -39,6 +40,7 @@ def test_discriminative_classifier(data):
             ask()
 
 
+@pytest.mark.slow
 def test_generative_classifier_classifies_and_generates(data):
     (x, y), (x_test, y_test) = data
     model = fit_class_conditional(

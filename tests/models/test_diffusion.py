@@ -9,6 +9,9 @@ from pyro.infer import Trace_ELBO
 from gdl_pyro._state import ParamState, seeded
 from gdl_pyro.models import diffusion
 
+# Every test here reads the module's fitted chain (1,500 training steps): the slow loop only.
+pytestmark = pytest.mark.slow
+
 SCALES, LOC = torch.tensor([30.0, 20.0]), torch.tensor([10.0, 5.0])
 # The bound's slack on a Gaussian, paired with the true NLL of the same points: measured 0.064
 # nats (standard error 0.008) by the trace estimator and 0.052 (0.023) in closed form, with a

@@ -43,6 +43,7 @@ def fitted():
     )
 
 
+@pytest.mark.slow
 def test_normaliser_agrees_at_two_resolutions_and_the_density_integrates_to_one(fitted):
     coarse, fine = fitted.log_z_by_step[1.0], fitted.log_z_by_step[0.5]
     assert coarse == pytest.approx(fine, abs=QUADRATURE_TOL)
@@ -52,6 +53,7 @@ def test_normaliser_agrees_at_two_resolutions_and_the_density_integrates_to_one(
     assert mass == pytest.approx(1.0, abs=QUADRATURE_TOL)
 
 
+@pytest.mark.slow
 def test_nce_recovers_the_gaussian_and_its_own_normaliser(fitted):
     x = _gaussian(5000, 1)
     excess = (_true_log_prob(x) - fitted.log_prob(x)).mean().item()
@@ -59,6 +61,7 @@ def test_nce_recovers_the_gaussian_and_its_own_normaliser(fitted):
     assert fitted.log_z == pytest.approx(0.0, abs=SELF_NORMALISED_TOL)
 
 
+@pytest.mark.slow
 def test_nuts_samples_the_density_that_quadrature_describes(fitted):
     samples = fitted.sample(4000, seed=0)
     grid = energy._grid(0.5)
@@ -73,6 +76,7 @@ def test_nuts_samples_the_density_that_quadrature_describes(fitted):
     assert chains.shape == (3, 100, 2)
 
 
+@pytest.mark.slow
 def test_model_scores_exactly_and_nce_model_labels(fitted):
     x = _gaussian(5, 2)
     trace = pyro.poutine.trace(energy.model).get_trace(x, energy=fitted.energy, log_z=fitted.log_z)
@@ -83,6 +87,7 @@ def test_model_scores_exactly_and_nce_model_labels(fitted):
     assert trace.nodes["noise_label"]["value"].shape == (15,)
 
 
+@pytest.mark.slow
 def test_off_the_map_has_no_density_and_bad_steps_are_refused(fitted):
     assert fitted.log_prob(torch.tensor([[190.0, 0.0]])).item() == -math.inf
     with pytest.raises(ValueError, match="step"):

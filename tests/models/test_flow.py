@@ -13,6 +13,7 @@ from gdl_pyro.models import flow as flow_module
 ENTROPY_TOL = 0.05
 
 
+@pytest.mark.slow
 def test_density_integrates_to_one():
     torch.manual_seed(0)
     flow = flow_module.Flow(num_layers=2, count_bins=4, hidden_dim=8)
@@ -29,6 +30,7 @@ def test_density_integrates_to_one():
     assert integral * step**2 == pytest.approx(1.0, abs=0.002)
 
 
+@pytest.mark.slow
 def test_maximum_likelihood_reaches_the_entropy_of_gaussian_data():
     scales = torch.tensor([30.0, 20.0])
     x = torch.randn(4000, 2, generator=torch.Generator().manual_seed(1)) * scales + torch.tensor(

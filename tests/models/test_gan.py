@@ -12,6 +12,7 @@ MIN_SHARE = 0.3
 MODES = torch.tensor([[-60.0, 20.0], [80.0, -30.0]])
 
 
+@pytest.mark.slow
 def test_samples_reach_both_modes_of_a_two_mode_toy():
     g = torch.Generator().manual_seed(0)
     pick = torch.randint(2, (4000,), generator=g)

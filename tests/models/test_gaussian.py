@@ -30,6 +30,7 @@ def conjugate_case():
     return x, cov, gaussian.conjugate_posterior(x, cov)
 
 
+@pytest.mark.slow
 def test_nuts_matches_the_conjugate_posterior():
     x, cov, exact = conjugate_case()
     mcmc = fit_mcmc(gaussian.model, x, cov=cov, num_samples=200, warmup_steps=200, quiet=True)
@@ -39,6 +40,7 @@ def test_nuts_matches_the_conjugate_posterior():
     assert torch.allclose(draws.std(0), sd, rtol=SD_RTOL)
 
 
+@pytest.mark.slow
 def test_svi_multivariate_normal_matches_the_conjugate_posterior():
     x, cov, exact = conjugate_case()
     guide = AutoMultivariateNormal(gaussian.model)
@@ -50,6 +52,7 @@ def test_svi_multivariate_normal_matches_the_conjugate_posterior():
     assert torch.allclose(q.covariance_matrix.diagonal().sqrt(), sd, rtol=SD_RTOL)
 
 
+@pytest.mark.slow
 def test_full_model_posterior_centres_on_the_mle():
     x = world.sample_land(300, seed=2)
     loc, cov = gaussian.mle(x)
@@ -74,6 +77,7 @@ def test_log_density_matches_the_model_trace():
     assert torch.allclose(trace.nodes["obs"]["log_prob"], direct, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_fit_methods_agree_on_a_large_sample():
     # 2000 points: posterior predictive and MLE density differ by O(1/N) nats per point.
     x = world.sample_land(2000, seed=4)

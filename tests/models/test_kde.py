@@ -52,6 +52,7 @@ def test_density_integrates_to_one():
     assert integral == pytest.approx(1.0, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_cross_validation_picks_a_sensible_bandwidth_and_nears_the_entropy():
     # 4000 points of N(0, diag(20, 10)^2): the CV bandwidth is a few degrees, and the KDE's
     # held-out NLL comes within 0.05 nats of the Gaussian's entropy (a KDE's bias at this N).

@@ -29,6 +29,7 @@ def simulate(num_data, seed):
     return TRUE_CENTRES[which] + TRUE_SCALES[which] * noise
 
 
+@pytest.mark.slow
 def test_svi_recovers_weights_and_centres():
     x = simulate(1500, seed=0)
     fitted = mixture.fit(x, num_components=3, num_steps=800, lr=0.05, quiet=True, seed=0)
@@ -89,6 +90,7 @@ def test_marginal_model_broadcasts_over_draws():
     assert torch.allclose(vectorised, one_by_one, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_infer_discrete_agrees_with_responsibilities():
     x = simulate(600, seed=2)
     fitted = mixture.fit(x, num_components=3, num_steps=300, quiet=True, seed=0)
@@ -137,6 +139,7 @@ def test_relabel_orders_components_by_longitude_and_keeps_the_density():
     )
 
 
+@pytest.mark.slow
 def test_nuts_chains_start_apart_and_are_relabelled():
     x = simulate(150, seed=5)
     fitted = mixture.fit(

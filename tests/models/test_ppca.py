@@ -51,6 +51,7 @@ def test_closed_form_is_the_maximum():
         assert -ppca.log_likelihood(x, perturbed) > nll
 
 
+@pytest.mark.slow
 def test_svi_fit_reaches_the_closed_form_log_likelihood():
     x, _ = simulated(num_data=1000)
     closed = ppca.fit(x)  # method="mle": the closed form

@@ -35,6 +35,7 @@ def test_model_and_guide_sites_have_the_expected_shapes():
     assert VAE(data_dim=SIZE * SIZE, hidden_dim=32).name != vae.name  # a second VAE: its own
 
 
+@pytest.mark.slow
 def test_quick_fit_finds_height_and_width():
     x, _ = data(800, 0)
     x_test, labels_test = data(300, 1)

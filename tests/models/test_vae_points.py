@@ -31,18 +31,21 @@ def heldout():
     return torch.randn(500, 2, generator=torch.Generator().manual_seed(1)) * SCALES + LOC
 
 
+@pytest.mark.slow
 def test_quadrature_marginal_reaches_the_gaussian_entropy(fitted, heldout):
     entropy = (math.log(2 * math.pi * math.e) + SCALES.log().sum()).item()
     nll = -fitted.log_prob_quadrature(heldout).mean().item()
     assert nll == pytest.approx(entropy, abs=ENTROPY_TOL)
 
 
+@pytest.mark.slow
 def test_quadrature_agrees_at_two_resolutions(fitted, heldout):
     coarse = fitted.log_prob_quadrature(heldout)  # the default step, 0.05
     fine = fitted.log_prob_quadrature(heldout, step=0.02)
     assert torch.allclose(coarse, fine, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_iwae_bound_is_no_better_than_the_exact_marginal_and_tightens(fitted, heldout):
     exact = fitted.log_prob_quadrature(heldout).mean().item()
     elbo = fitted.log_prob_lower_bound(heldout, num_particles=1, seed=0).mean().item()
@@ -51,6 +54,7 @@ def test_iwae_bound_is_no_better_than_the_exact_marginal_and_tightens(fitted, he
     assert elbo < iwae  # more particles, a tighter bound
 
 
+@pytest.mark.slow
 def test_model_and_guide_sites(fitted):
     trace = pyro.poutine.trace(vae_points.model).get_trace(vae=fitted.vae, num_data=4)
     sites = [n for n, s in trace.nodes.items() if s["type"] == "sample" and n != "data"]
@@ -66,6 +70,7 @@ def test_bad_arguments():
         vae_points.PointVAE(hidden_dim=0)
 
 
+@pytest.mark.slow
 def test_quadrature_on_a_grid_is_the_pointwise_quadrature(fitted):
     lon, lat = torch.arange(-170.0, 180, 40.0), torch.arange(80.0, -90, -40.0)
     points = torch.cartesian_prod(lat, lon).flip(1)
