@@ -363,27 +363,38 @@ def test_s09_taxonomy(tmp_path):
     keys = {
         "name",
         "family",
+        "branch",
         "nll",
         "nll_kind",
         "gap_nats",
+        "heldout_missed",
+        "kl_nats",
         "accuracy",
         "land_mass_tv",
         "samples_per_second",
         "fit_seconds",
     }
     assert all(set(row) == keys for row in rows.values())
-    kinds = {row["family"]: row["nll_kind"] for row in rows.values()}
+    kinds = {row["family"]: (row["branch"], row["nll_kind"]) for row in rows.values()}
     assert kinds == {
-        "baseline": "exact",
-        "autoregressive": "exact",
-        "flow": "exact",
-        "energy": "exact",
-        "vae": "upper_bound",
-        "diffusion": "upper_bound",
-        "gan": "estimate",
+        "box": ("baseline", "exact"),
+        "kde": ("baseline", "exact"),
+        "autoregressive": ("autoregressive", "exact"),
+        "flow": ("flow", "exact"),
+        "energy": ("energy", "exact"),
+        "vae": ("vae", "upper_bound"),
+        "diffusion": ("diffusion", "upper_bound"),
+        "gan": ("gan", "kde_of_samples"),
     }
     for row in rows.values():
         assert row["gap_nats"] == pytest.approx(row["nll"] - results["entropy_bound"])
+        # The KL is known for exact rows only: the gap, or infinite where points are missed.
+        if row["nll_kind"] != "exact":
+            assert row["kl_nats"] is None
+        elif row["heldout_missed"]:
+            assert row["kl_nats"] == "inf"
+        else:
+            assert row["kl_nats"] == pytest.approx(row["gap_nats"])
         assert 0 <= row["land_mass_tv"] <= 1
     # Fits and draws are timed inside the script, one after another: no time exceeds its own.
     num_generated = flag("s09_taxonomy.py", "--num-generated")
@@ -394,9 +405,12 @@ def test_s09_taxonomy(tmp_path):
     box_row = rows["box (MLE)"]
     assert 0.3 < box_row["accuracy"] < 0.4
     assert all(row["accuracy"] > box_row["accuracy"] for row in rows.values() if row is not box_row)
-    # Exact NLLs first, best first; then the bound, then the estimate, each under its label.
+    # The GAN's KDE of samples beside the same procedure on p_data's own samples: its bias.
+    gan = results["gan_kde_of_samples"]
+    assert gan["bandwidth"] > 0 and 0 < gan["same_procedure_on_p_data_gap_nats"] < gan["gap_nats"]
+    # Exact NLLs first, best first; then the bounds, then the KDE of samples, each under its label.
     order = [row["nll_kind"] for row in results["families"]]
-    assert order == ["exact"] * 5 + ["upper_bound"] * 2 + ["estimate"]
+    assert order == ["exact"] * 5 + ["upper_bound"] * 2 + ["kde_of_samples"]
     gaps = [row["gap_nats"] for row in results["families"][:5]]
     assert gaps == sorted(gaps)
     bounds = [row["gap_nats"] for row in results["families"][5:7]]

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pyro
 import pytest
 import torch
@@ -133,3 +134,28 @@ def test_compare_loo_ranks_only_reliable_fits():
     assert list(table.index) == ["vi_loo"]
     assert set(unreliable) == {"as if posterior"}
     assert unreliable["as if posterior"] > uncorrected.good_k
+
+
+def test_paired_difference_of_known_scores():
+    base = torch.linspace(-1.0, 1.0, 101, dtype=torch.float64)
+    result = compare.paired_difference(base + 0.3, base)
+    assert result["diff_nats"] == pytest.approx(0.3) and result["se_nats"] == pytest.approx(0.0)
+    noisy = compare.paired_difference(base, torch.zeros(101))
+    assert noisy["se_nats"] == pytest.approx(base.std().item() / math.sqrt(101))
+    with pytest.raises(ValueError, match="finite"):
+        compare.paired_difference(torch.tensor([0.0, -math.inf]), torch.zeros(2))
+
+
+def test_seed_verdict_separates_spread_between_seeds_from_heldout_noise():
+    # The flow-minus-KDE differences over seeds 0-4: the spread between seeds is as
+    # large as the effect, whatever the held-out errors say.
+    diffs = [0.013, 0.024, 0.001, 0.031, 0.031]
+    runs = [{"diff_nats": d, "se_nats": 0.005} for d in diffs]
+    verdict = compare.seed_verdict(runs)
+    assert verdict["mean_diff_nats"] == pytest.approx(0.02)
+    assert verdict["sd_between_seeds_nats"] == pytest.approx(float(np.std(diffs, ddof=1)))
+    assert verdict["wins"] == 5 and not verdict["winner_changes"]
+    flipped = compare.seed_verdict([*runs[:4], {"diff_nats": -0.01, "se_nats": 0.005}])
+    assert flipped["wins"] == 4 and flipped["winner_changes"]
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        compare.seed_verdict(runs[:1])

@@ -11,6 +11,7 @@ from gdl_pyro.convert import az
 from gdl_pyro.data import world
 from gdl_pyro.models import gaussian, mixture
 from gdl_pyro.models.classify import logistic_model
+from tests.tiny_fits import FITS, marked_slow
 
 # PSIS k-hat above 0.7 means the importance weights have no usable variance.
 KHAT_OK = 0.7
@@ -186,3 +187,25 @@ def test_classifier_inference_data_names_classes():
 def test_vi_conversion_needs_draws(x):
     with pytest.raises(ValueError, match="draws is required"):
         convert.to_inference_data(None, gaussian.model, x)
+
+
+# Every Bayesian fit of the library (NUTS and VI), tiny.
+BAYESIAN = ["box nuts", "gaussian nuts", "gaussian vi", "mixture vi", "mixture nuts"]
+
+
+@pytest.mark.parametrize("name", marked_slow(BAYESIAN))
+def test_every_bayesian_fit_gives_named_inference_data_for_loo(name):
+    fitted = FITS[name](seed=0)
+    idata = fitted.inference_data()
+    for group in ("posterior", "log_likelihood", "observed_data"):
+        for var in idata[group].data_vars.values():
+            unnamed = [dim for dim in var.dims if "_dim_" in dim and var.sizes[dim] > 1]
+            assert not unnamed, f"{group}.{var.name}: {unnamed}"
+    assert idata.log_likelihood["obs"].dims[-1] == "point"
+    assert list(idata.observed_data["obs"].coords["coord"].values) == ["lon", "lat"]
+    with warnings.catch_warnings():  # tiny fits: k-hats are high, and ArviZ says so
+        warnings.simplefilter("ignore")
+        loo = az.loo(idata, pointwise=True)
+        table = az.compare({name: idata, "again": idata})
+    assert loo.loo_i.shape == (idata.observed_data["obs"].sizes["point"],)
+    assert table.loc[name, "elpd_diff"] == pytest.approx(0.0)

@@ -35,6 +35,7 @@ def test_empty_guide_is_maximum_likelihood():
     assert result.steps_per_second == pytest.approx(500 / result.seconds)
 
 
+@pytest.mark.slow
 def test_autonormal_recovers_the_conjugate_posterior():
     # loc ~ N(0, 1), x_i ~ N(loc, 1): posterior N(sum x / (n + 1), 1 / (n + 1)).
     x = torch.randn(100) + 3.0

@@ -6,13 +6,15 @@ model, their own ``pyro.plate("data")`` and sites named as the library names its
 sampled, as a mixture component and as a prior.
 """
 
+import math
+
 import pyro
 import pyro.distributions as dist
 import pytest
 import torch
 from pyro import poutine
-from pyro.infer import Predictive
-from pyro.infer.autoguide import AutoMultivariateNormal
+from pyro.infer import SVI, Predictive, Trace_ELBO
+from pyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 
 from gdl_pyro._sealed import sealed
 from gdl_pyro.models import box, gaussian
@@ -160,3 +162,47 @@ def test_sealed_restores_the_callers_stack_after_an_error():
 
     trace = poutine.trace(user_model).get_trace()
     assert trace.nodes["z"]["value"].shape == (2,)
+
+
+def test_a_fits_calls_inside_the_users_running_svi(fits):
+    # Pyro's ParamStoreDict.scope strips each of the caller's parameters of its link to the
+    # unconstrained tensor; a fit's call inside the user's SVI then broke their next step.
+    diffusion_fit, vi_fit = fits["diffusion"], fits["gaussian vi"]
+
+    def my_model(points):
+        shift = pyro.sample("shift", dist.Normal(torch.zeros(2), 10.0).to_event(1))
+        diffusion_fit.sample(3, seed=0)
+        vi_fit.guide_draws(3, seed=0)  # the fit's guide, in its own param store
+        pyro.factor("f", -(shift - points.mean(0)).pow(2).sum())
+
+    guide = AutoNormal(my_model)
+    svi = SVI(my_model, guide, pyro.optim.Adam({"lr": 0.01}), Trace_ELBO())
+    losses = [svi.step(PROBE) for _ in range(3)]
+    assert all(math.isfinite(loss) for loss in losses)
+    assert set(pyro.get_param_store()) == {"AutoNormal.locs.shift", "AutoNormal.scales.shift"}
+
+
+def test_a_fit_is_a_value_even_when_the_callers_data_change():
+    x = X.clone()
+    fitted = gaussian.fit(x, method="vi", num_steps=5, num_draws=5, quiet=True, seed=0)
+    before = fitted.inference_data().observed_data["obs"].values.copy()
+    x.mul_(0)
+    assert (fitted.inference_data().observed_data["obs"].values == before).all()
+    assert torch.equal(fitted._x, X)
+
+
+@pytest.mark.parametrize("name", ON_POINTS)
+def test_distribution_as_a_prior_under_the_users_svi(fits, name):
+    # A prior needs a support that Pyro can transform to the plane (biject_to): a mixture's
+    # MixtureSameFamily support cannot be, and stopped every autoguide.
+    fitted = fits[name]
+
+    def my_model(point):
+        centre = pyro.sample("centre", fitted.distribution())
+        pyro.sample("seen", dist.Normal(centre, 5.0).to_event(1), obs=point)
+
+    guide = AutoNormal(
+        my_model, init_loc_fn=pyro.infer.autoguide.init_to_value(values={"centre": PROBE[0]})
+    )
+    svi = SVI(my_model, guide, pyro.optim.Adam({"lr": 0.01}), Trace_ELBO())
+    assert all(math.isfinite(svi.step(PROBE[0])) for _ in range(3))

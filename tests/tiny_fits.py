@@ -28,44 +28,72 @@ X = world.sample_land(300, seed=0)
 PROBE = world.sample_land(40, seed=1)
 IMAGES = make_tins(60, size=8, seed=0)[0].reshape(60, -1)
 LABELLED = world.sample_land_labelled(300, seed=2)
-NUTS = {"num_samples": 10, "warmup_steps": 10, "quiet": True}
+NUTS = {"num_samples": 10, "warmup_steps": 10}
+
+# name -> fit of data: every public fit with tiny sizes, taking the data and the common options.
+FITTERS = {
+    "box mle": lambda x, **common: box.fit(x, num_steps=20, **common),
+    "box nuts": lambda x, **common: box.fit(x, method="nuts", **NUTS, **common),
+    "gaussian mle": lambda x, **common: gaussian.fit(x, **common),
+    "gaussian nuts": lambda x, **common: gaussian.fit(x, method="nuts", **NUTS, **common),
+    "gaussian vi": lambda x, **common: gaussian.fit(
+        x, method="vi", num_steps=20, num_draws=10, **common
+    ),
+    "mixture vi": lambda x, **common: mixture.fit(
+        x, num_components=3, num_steps=20, num_draws=10, **common
+    ),
+    "mixture nuts": lambda x, **common: mixture.fit(
+        x, num_components=2, method="nuts", **NUTS, **common
+    ),
+    "mixture em": lambda x, **common: mixture.fit_em(
+        x, num_components=3, max_iter=20, **_no_quiet(common)
+    ),
+    "kde": lambda x, **common: kde.fit(x, bandwidths=[2.0, 4.0], **common),
+    "flow": lambda x, **common: flow.fit(x, num_layers=1, num_steps=5, **common),
+    "autoregressive": lambda x, **common: autoregressive.fit(
+        x, num_components=3, hidden_dim=8, num_steps=5, **common
+    ),
+    "point vae": lambda x, **common: vae_points.fit(x, hidden_dim=8, num_steps=5, **common),
+    "energy": lambda x, **common: energy.fit(
+        x, hidden_dim=8, num_steps=5, quadrature_steps=(2.0,), **common
+    ),
+    "diffusion": lambda x, **common: diffusion.fit(
+        x, hidden_dim=8, chain_steps=10, num_steps=5, **common
+    ),
+    "gan": lambda x, **common: gan.fit(x, hidden_dim=8, num_steps=5, **common),
+    "ppca mle": lambda x, **common: ppca.fit(x, **common),
+    "ppca svi": lambda x, **common: ppca.fit(x, method="svi", num_steps=5, **common),
+    "vae": lambda x, **common: vae.fit(x, hidden_dim=8, num_steps=5, **common),
+    "logistic": lambda x, **common: fit_logistic(
+        x, _labels_for(x), num_classes=5, num_steps=5, **common
+    ),
+    "class conditional": lambda x, **common: fit_class_conditional(
+        x, _labels_for(x), num_classes=5, num_components=2, num_steps=5, **common
+    ),
+}
+
+
+def _labels_for(points):
+    """The labels of ``LABELLED``'s first points, one per point (all of them for odd input)."""
+    return LABELLED[1][: len(points)] if hasattr(points, "__len__") else LABELLED[1]
+
+
+def _no_quiet(common: dict) -> dict:
+    """The common options less ``quiet``, for fits that show no progress (closed forms, EM)."""
+    return {key: value for key, value in common.items() if key != "quiet"}
+
+
+def training_data(name: str):
+    """The data ``FITS[name]`` trains on: images, labelled points or points."""
+    if name in IMAGE_FITS:
+        return IMAGES
+    return LABELLED[0] if name in ("logistic", "class conditional") else X
+
 
 # name -> seed -> fit. Families on points first, then images, then classifiers.
 FITS = {
-    "box mle": lambda seed: box.fit(X, num_steps=20, quiet=True, seed=seed),
-    "box nuts": lambda seed: box.fit(X, method="nuts", seed=seed, **NUTS),
-    "gaussian mle": lambda seed: gaussian.fit(X, seed=seed),
-    "gaussian nuts": lambda seed: gaussian.fit(X, method="nuts", seed=seed, **NUTS),
-    "gaussian vi": lambda seed: gaussian.fit(
-        X, method="vi", num_steps=20, num_draws=10, quiet=True, seed=seed
-    ),
-    "mixture vi": lambda seed: mixture.fit(
-        X, num_components=3, num_steps=20, num_draws=10, quiet=True, seed=seed
-    ),
-    "mixture nuts": lambda seed: mixture.fit(X, num_components=2, method="nuts", seed=seed, **NUTS),
-    "mixture em": lambda seed: mixture.fit_em(X, num_components=3, max_iter=20, seed=seed),
-    "kde": lambda seed: kde.fit(X, bandwidths=[2.0, 4.0], seed=seed),
-    "flow": lambda seed: flow.fit(X, num_layers=1, num_steps=5, quiet=True, seed=seed),
-    "autoregressive": lambda seed: autoregressive.fit(
-        X, num_components=3, hidden_dim=8, num_steps=5, quiet=True, seed=seed
-    ),
-    "point vae": lambda seed: vae_points.fit(X, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
-    "energy": lambda seed: energy.fit(
-        X, hidden_dim=8, num_steps=5, quadrature_steps=(2.0,), quiet=True, seed=seed
-    ),
-    "diffusion": lambda seed: diffusion.fit(
-        X, hidden_dim=8, chain_steps=10, num_steps=5, quiet=True, seed=seed
-    ),
-    "gan": lambda seed: gan.fit(X, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
-    "ppca mle": lambda seed: ppca.fit(IMAGES, seed=seed),
-    "ppca svi": lambda seed: ppca.fit(IMAGES, method="svi", num_steps=5, quiet=True, seed=seed),
-    "vae": lambda seed: vae.fit(IMAGES, hidden_dim=8, num_steps=5, quiet=True, seed=seed),
-    "logistic": lambda seed: fit_logistic(
-        *LABELLED, num_classes=5, num_steps=5, quiet=True, seed=seed
-    ),
-    "class conditional": lambda seed: fit_class_conditional(
-        *LABELLED, num_classes=5, num_components=2, num_steps=5, quiet=True, seed=seed
-    ),
+    name: (lambda seed, name=name: FITTERS[name](training_data(name), seed=seed, quiet=True))
+    for name in FITTERS
 }
 IMAGE_FITS = {"ppca mle", "ppca svi", "vae"}
 

@@ -206,3 +206,12 @@ def test_framework_table_ranks_mixture_above_gaussian_above_box():
     assert nll["mixture"] < nll["gaussian"] < nll["box"]
     assert rows[2]["heldout_missed"] > 0 and rows[0]["heldout_missed"] == 0
     assert all(math.isfinite(row["gap_nats"]) for row in rows)
+
+
+def test_jitter_keeps_points_on_the_map_whatever_the_noise():
+    points = torch.tensor([[0.0, 80.0], [179.0, -89.0]]).repeat(500, 1)
+    for noise in (0.5, 30.0, 500.0):
+        moved = world.jitter(points, noise)
+        assert (moved[:, 0].abs() <= 180).all() and (moved[:, 1].abs() <= 90).all(), noise
+    # Past a pole by 1 degree is 1 degree short of it: one reflection, as before.
+    assert world.jitter(torch.tensor([[0.0, 91.0]]), 1e-12)[0, 1] == pytest.approx(89.0)

@@ -158,3 +158,12 @@ def test_sampling_nothing_gives_no_points():
     d = ar.Autoregressive(num_components=2, hidden_dim=4).distribution()
     assert d.sample((0,)).shape == (0, 2)
     assert d.sample((0, 3)).shape == (0, 3, 2)
+
+
+def test_the_model_refuses_observations_off_the_map():
+    # The "lon" site is a density on the circle: lon 500 would wrap to 140 and score there.
+    module = ar.Autoregressive(num_components=2, hidden_dim=4, num_lat_bins=10)
+    with pytest.raises(ValueError, match="x must lie on the map"):
+        pyro.poutine.trace(ar.model).get_trace(
+            torch.tensor([[500.0, 0.0]]), module=module
+        )

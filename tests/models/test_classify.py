@@ -1,5 +1,6 @@
 """Classifiers: both reach high accuracy on a quick fit; only the generative one can generate."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -55,7 +56,6 @@ def test_generative_classifier_classifies_and_generates(data):
     assert sum(shares) / 5 > QUICK_ON_TARGET
     assert min(shares) > 0.4  # each class's samples mostly fall on that class's land
 
-
     # p(x) = sum_y p(y) p(x | y): its log density is the log-sum-exp of the joint over classes.
     joint = model.log_joint(x_test[:50])
     assert torch.allclose(model.log_prob(x_test[:50]), joint.logsumexp(-1), atol=1e-4)
@@ -73,3 +73,21 @@ def test_bad_labels():
         fit_class_conditional(
             torch.randn(3, 2), torch.tensor([0, 1, 1]), num_classes=3, num_steps=1, quiet=True
         )
+
+
+def test_features_check_their_seed():
+    with pytest.raises(ValueError, match="^seed"):
+        FourierFeatures(seed=2**40)
+
+
+def test_the_generative_fit_on_empty_input_and_numpy_classes():
+    x, y = world.sample_land_labelled(600, seed=3)
+    model = fit_class_conditional(
+        x, y, num_classes=5, num_components=2, num_steps=5, quiet=True, seed=0
+    )
+    assert model.log_joint(torch.empty(0, 2)).shape == (0, 5)
+    assert model.predict(torch.empty(0, 2)).shape == (0,)
+    assert model.sample_given(np.int64(2), 0).shape == (0, 2)
+    assert model.sample_given(np.int64(2), 3, seed=0).shape == (3, 2)
+    with pytest.raises(ValueError, match="land_mass must"):
+        model.sample_given(1.5, 3)

@@ -79,16 +79,16 @@ def test_bad_input():
 
 
 def test_eight_bit_levels_and_arrays_are_refused_by_name():
-    """The VAE scores intensities in [0, 1]: uint8 levels (here all 0 or 1, so in range) and
-    NumPy arrays are refused with what it expects, not a dtype error inside the encoder."""
+    """The VAE scores intensities in [0, 1]: uint8 levels (here all 0 or 1, so in range) are
+    refused with what it expects, not a dtype error inside the encoder."""
     vae = VAE(data_dim=SIZE * SIZE, hidden_dim=8)
     levels = torch.randint(0, 2, (3, SIZE * SIZE), dtype=torch.uint8)
     with pytest.raises(ValueError, match="x must hold floating-point .*dequantize"):
         vae.encode(levels)
     with pytest.raises(ValueError, match="x must hold floating-point"):
         pyro.poutine.trace(vae.model).get_trace(levels)
-    with pytest.raises(ValueError, match=r"x must be a torch.Tensor of shape \(N, 256\)"):
-        vae.encode(levels.float().numpy())
+    # NumPy intensities are converted, as every input of the library is.
+    assert torch.equal(vae.encode(levels.float().numpy()), vae.encode(levels.float()))
 
 
 def test_readout_and_direction_recover_a_known_linear_latent_space():
@@ -104,3 +104,11 @@ def test_readout_and_direction_recover_a_known_linear_latent_space():
     assert torch.allclose(step, mixing[0], atol=1e-4)
     with pytest.raises(ValueError, match="as many latents as targets"):
         latent_direction(torch.zeros(4, 2), target=0)
+
+
+def test_encode_converts_float64_and_lists():
+    images, _ = data(4, 0)
+    vae = VAE(images.shape[1])
+    codes = vae.encode(images)
+    assert torch.equal(vae.encode(images.double()), codes)
+    assert torch.equal(vae.encode(images.tolist()), codes)

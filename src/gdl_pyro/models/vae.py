@@ -43,16 +43,23 @@ _INSTANCES = itertools.count()
 def as_images(x, name: str = "x", *, allow_empty: bool = False) -> torch.Tensor:
     """Images as a float tensor of shape (N, data_dim), detached, or a ValueError naming them.
 
-    Lists, NumPy arrays and float64 or integer tensors are converted to the default dtype; the
-    pixel values are checked against [0, 1] by the VAE itself (``VAE._check``).
+    Lists, NumPy arrays and float64 tensors are converted to the default dtype; integer levels
+    (8-bit images) are refused with a pointer to ``dequantize``, and the pixel values are checked
+    against [0, 1] by the VAE itself (``VAE._check``).
     """
     if torch.is_tensor(x):
         images = x.detach()
     else:
         try:
-            images = torch.as_tensor(np.asarray(x, dtype=np.float64))
+            array = np.asarray(x)
+            images = torch.as_tensor(array if array.dtype.kind in "biuf" else array.astype(float))
         except (TypeError, ValueError) as error:
             raise ValueError(f"{name} must be an array of shape (N, data_dim)") from error
+    if not images.is_floating_point():  # 8-bit levels are not intensities
+        raise ValueError(
+            f"{name} must hold floating-point pixel values in [0, 1]; got dtype {images.dtype} "
+            "(8-bit levels become such values by gdl_pyro.data.tins.dequantize)"
+        )
     if images.dim() != 2:
         raise ValueError(f"{name} must have shape (N, data_dim); got {tuple(images.shape)}")
     if images.shape[0] == 0 and not allow_empty:
