@@ -169,7 +169,7 @@ def test_sample_sizes_and_seeds(fits, name):
 EXACT_ON_POINTS = [n for n in SCORED if n not in IMAGE_FITS | {"point vae", "diffusion"}]
 
 
-@pytest.mark.parametrize("name", EXACT_ON_POINTS)
+@pytest.mark.parametrize("name", marked_slow(EXACT_ON_POINTS))
 def test_distributions_observe_float64_as_a_users_model_would(fits, name):
     # NumPy-made observations are float64; the networks' weights are float32.
     fitted = fits[name]

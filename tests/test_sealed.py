@@ -191,7 +191,7 @@ def test_a_fit_is_a_value_even_when_the_callers_data_change():
     assert torch.equal(fitted._x, X)
 
 
-@pytest.mark.parametrize("name", ON_POINTS)
+@pytest.mark.parametrize("name", marked_slow(ON_POINTS))
 def test_distribution_as_a_prior_under_the_users_svi(fits, name):
     # A prior needs a support that Pyro can transform to the plane (biject_to): a mixture's
     # MixtureSameFamily support cannot be, and stopped every autoguide.
