@@ -309,8 +309,11 @@ def test_s06_compare_fits(tmp_path):
     covered = [row for row in models.values() if row["heldout_missed"] == 0]
     best = min(covered, key=lambda row: row["gap_nats"])
     assert results["verdict"].startswith(f"best fit: {best['name']}, gap {best['gap_nats']:.3f}")
-    assert results["best_pyro"] not in {"KDE (bandwidth by CV)", "mixture K=4 (EM)"}
-    assert {"KDE (bandwidth by CV)", "mixture K=4 (EM)"} <= set(models)
+    # The baselines are scikit-learn's KDE and EM mixture, by what they are, not by a name.
+    baselines = set(results["baselines"])
+    assert len(baselines) == 2 and baselines <= set(models)
+    assert any(name.startswith("KDE") for name in baselines) and "mixture K=4 (EM)" in baselines
+    assert results["best_pyro"] not in baselines
     # The fits run one after another inside the script: their times add up to less than its own.
     assert sum(row["fit_seconds"] for row in models.values()) < wall
     # VI and NUTS agree on the Gaussian (same model, posterior nearly Gaussian).

@@ -389,6 +389,7 @@ results = {
     "loo_unconverged": unconverged,
     "verdict": verdict,
     "best_pyro": pyro_best["name"],
+    "baselines": sorted(baselines),
     "gaussian_nuts_summary": summary[["mean", "sd", "ess_bulk", "r_hat"]].to_dict(orient="index"),
 }
 write_results(out, results)
