@@ -110,3 +110,133 @@ def test_off_the_map_is_minus_inf_with_validation_on_and_keeps_gradients_finite(
     log_p[-1].backward()  # an infinite point masked to -inf used to leave NaN in the gradients
     assert all(torch.isfinite(p.grad).all() for p in net.parameters())
     assert d.sample((0,)).shape == (0, 2)
+
+
+# The sampler's check on densities whose shares are known exactly: Normal bumps on the map,
+# each at least 5 sd from the map's edges, so cutting them to the map moves a share by < 1e-6.
+class Bumps(energy.Energy):
+    """E(x) = -log sum_k w_k exp(-|x - loc_k|^2 / (2 scale^2)): a mixture of round Normals."""
+
+    def __init__(self, locs, weights, scale):
+        super().__init__(num_frequencies=1, hidden_dim=1)
+        self.locs, self.log_weights, self.scale = locs, torch.tensor(weights).log(), scale
+        # Nothing of the network's is used: sample_mcmc needs only E and half_extent.
+
+    def forward(self, x):
+        squared = (((x.unsqueeze(-2) - self.locs) / self.scale) ** 2).sum(-1)
+        return -torch.logsumexp(self.log_weights - squared / 2, -1)
+
+
+ONE_BUMP = Bumps(torch.tensor([[30.0, 10.0]]), [1.0], 15.0)
+
+
+def within_one_sd(x):
+    return ((x - ONE_BUMP.locs[0]).abs() <= ONE_BUMP.scale).all(-1)
+
+
+# A round Normal puts erf(1 / sqrt 2)^2 of its mass within one sd in both coordinates.
+ONE_SD_SHARE = math.erf(1 / math.sqrt(2)) ** 2
+# The check from uniform starts on ONE_BUMP, 100 chains of 30 draws, trees 3 deep: measured
+# |difference| / SE of 4.9 with no warm-up, 1.9 after 20 steps (ESS 125 of 3,000 draws: the
+# chains were still on their way), 1.1 after 50 and 0.56 after 100, the warm-up used here.
+WARMUP, DRAWS, CHAINS = 100, 30, 100
+
+
+def test_the_check_passes_from_uniform_starts_after_its_warm_up():
+    chains = energy.sample_mcmc(
+        ONE_BUMP,
+        CHAINS * DRAWS,
+        num_chains=CHAINS,
+        warmup_steps=WARMUP,
+        start="uniform",
+        seed=0,
+        quiet=True,
+        return_chains=True,
+    )
+    assert chains.shape == (DRAWS, CHAINS, 2)
+    check = energy.share_check(chains, within_one_sd, ONE_SD_SHARE)
+    assert check["passes"] and check["z"] < energy.CHECK_SE
+    assert CHAINS <= check["ess"] <= CHAINS * DRAWS
+    # Uniform starts put 900 / 64,800 of the chains in the box: the draws did the travelling.
+    assert within_one_sd(chains[0]).double().mean() > 0.3
+
+
+def test_the_check_fails_without_warm_up():
+    chains = energy.sample_mcmc(
+        ONE_BUMP,
+        CHAINS,
+        num_chains=CHAINS,
+        warmup_steps=0,
+        start="uniform",
+        seed=0,
+        quiet=True,
+        return_chains=True,
+    )
+    check = energy.share_check(chains, within_one_sd, ONE_SD_SHARE)
+    assert check["ess"] == CHAINS  # one draw a chain: each chain counts once
+    assert not check["passes"] and check["z"] > 2 * energy.CHECK_SE
+
+
+def test_the_check_fails_where_chains_cannot_cross_and_passes_from_the_grid():
+    # Two bumps 180 degrees apart hold 0.8 and 0.2 of the mass; between them p falls by
+    # exp(-162), so a chain stays in the half it starts in. From uniform starts about half the
+    # chains are in each, whatever the warm-up (measured: 0.56 after 20 steps and after 100), so
+    # the check must fail. The grid start holds the answer already: it passes, and checks nothing.
+    two = Bumps(torch.tensor([[-90.0, 0.0], [90.0, 0.0]]), [0.8, 0.2], 10.0)
+
+    def west(x):
+        return x[:, 0] < 0
+
+    options = {"num_chains": 4 * CHAINS, "seed": 0, "quiet": True, "return_chains": True}
+    uniform = energy.sample_mcmc(
+        two, 4 * CHAINS * DRAWS, warmup_steps=WARMUP, start="uniform", **options
+    )
+    check = energy.share_check(uniform, west, 0.8)
+    assert not check["passes"] and check["share"] == pytest.approx(0.5, abs=0.1)
+    grid = energy.sample_mcmc(
+        two, 4 * CHAINS * DRAWS, warmup_steps=20, start="grid", start_step=1.0, **options
+    )
+    assert energy.share_check(grid, west, 0.8)["passes"]
+
+
+def test_share_check_counts_effective_draws():
+    def east(x):
+        return x[:, 0] > 0
+
+    # 40 chains that never move, half east: the draws of a chain repeat it, so there are about
+    # 40 effective draws, not 40 times the draws. ArviZ sees that from 30 draws a chain (it
+    # says 45 at 50); with fewer its estimate runs to its ceiling, and each chain counts once.
+    stuck = torch.tensor([[10.0, 0.0], [-10.0, 0.0]]).repeat(20, 1)
+    check = energy.share_check(stuck.expand(50, 40, 2), east, 0.5)
+    assert check["share"] == 0.5 and check["ess"] == pytest.approx(40, rel=0.2)
+    assert check["se"] == pytest.approx(math.sqrt(0.25 / check["ess"]))
+    assert energy.share_check(stuck.expand(8, 40, 2), east, 0.5)["ess"] == 40
+    # Independent draws: about as many effective draws as draws, and never more.
+    noise = torch.rand(50, 40, 2, generator=torch.Generator().manual_seed(0)) - 0.5
+    assert 1000 < energy.share_check(noise, east, 0.5)["ess"] <= 2000
+    # All draws inside: no variance, so any other expected share fails and the same one passes.
+    assert energy.share_check(stuck.expand(8, 40, 2), lambda x: x[:, 1] == 0, 0.99)["z"] == math.inf
+    assert energy.share_check(stuck.expand(8, 40, 2), lambda x: x[:, 1] == 0, 1.0)["passes"]
+    with pytest.raises(ValueError, match="chains"):
+        energy.share_check(stuck, east, 0.5)
+
+
+def test_start_points_are_checked():
+    with pytest.raises(ValueError, match="start"):
+        energy.sample_mcmc(ONE_BUMP, 10, num_chains=5, start="data", quiet=True)
+    with pytest.raises(ValueError, match="one point per chain"):
+        energy.sample_mcmc(ONE_BUMP, 10, num_chains=5, start=torch.zeros(4, 2), quiet=True)
+    # Given points are where the chains start: with no warm-up and one short step, the draws
+    # stay near them.
+    start = torch.tensor([[30.0, 10.0], [35.0, 5.0]])
+    draws = energy.sample_mcmc(
+        ONE_BUMP,
+        2,
+        num_chains=2,
+        warmup_steps=0,
+        max_tree_depth=1,
+        start=start,
+        seed=0,
+        quiet=True,
+    )
+    assert (draws - start).abs().max() < ONE_BUMP.scale

@@ -25,10 +25,16 @@ thousandths of a nat of the quadrature.
 
 **Sampling: Pyro's NUTS on the potential E.** ``sample_mcmc`` runs many chains at once as one
 NUTS chain on their product space (the potential is the sum of the chains' energies, on the
-unconstrained scale x = D tanh(u)), started from the quadrature grid: cells drawn by their mass
-under p, a point uniform inside each. The start is already close to p, so the chains need not
-cross the oceans between continents, which HMC seldom does; NUTS corrects what the grid gets
-wrong inside each cell.
+unconstrained scale x = D tanh(u)). ``sample`` starts them from the quadrature grid: cells drawn
+by their mass under p, a point uniform inside each. That start already is p up to the grid's
+resolution, and it has to be: NCE leaves the energy over the sea free to take any shape that is
+high enough, and it has local minima there (log p of -12 to -58 where land has -10), which
+NUTS's local moves do not leave. From uniform starts on the map the land share of the draws
+climbs from 0.33 (the land's share of the map) and stalls between 0.6 and 0.75, where quadrature
+gives 0.94, at any warm-up and tree depth in reach (``sample_mcmc``'s notes). So the grid does
+the global part, weighing the continents, and NUTS the local part inside each cell;
+``share_check`` says whether draws from other starts agree with quadrature, in standard errors
+that count effective draws (s09 runs it from uniform starts, and it fails there).
 
 References
 ----------
@@ -48,6 +54,7 @@ from pyro.distributions import TorchDistribution
 from pyro.infer import MCMC, NUTS
 from torch import nn
 
+from gdl_pyro._arviz import az
 from gdl_pyro._sealed import sealed
 from gdl_pyro._state import seeded
 from gdl_pyro._validation import as_count, as_points
@@ -64,6 +71,7 @@ from gdl_pyro.models._mle import fit_network
 from gdl_pyro.models.gaussian import HALF_EXTENT
 
 __all__ = [
+    "CHECK_SE",
     "Energy",
     "EnergyDistribution",
     "EnergyFit",
@@ -72,6 +80,7 @@ __all__ = [
     "model",
     "nce_model",
     "sample_mcmc",
+    "share_check",
 ]
 
 _INSTANCES = itertools.count()
@@ -80,6 +89,11 @@ MAP_AREA = (SAMPLE_SPACE_HIGH[0] - SAMPLE_SPACE_LOW[0]) * (
 )
 # Points per chunk when the energy is evaluated on a quadrature grid (bounded memory).
 _CHUNK = 1 << 18
+# share_check passes within this many standard errors: a normal estimate falls outside 3 SE of
+# its mean 0.27% of the time, so a failure says the draws are not from p.
+CHECK_SE = 3.0
+# Draws a chain from which share_check trusts ArviZ's ESS (see there).
+_ARVIZ_MIN_DRAWS = 30
 
 
 class Energy(nn.Module):
@@ -211,6 +225,7 @@ def sample_mcmc(
     warmup_steps: int = 20,
     start_step: float = 0.5,
     max_tree_depth: int = 3,
+    start: str | torch.Tensor = "grid",
     seed: int | None = None,
     quiet: bool = False,
     return_chains: bool = False,
@@ -219,9 +234,8 @@ def sample_mcmc(
 
     The ``num_chains`` chains run as one NUTS chain on their product space: the potential is the
     sum of their energies in the unconstrained coordinates u, x = D tanh(u), with the log-Jacobian
-    of tanh, so every draw lies on the map. Each chain starts at a point drawn from the
-    quadrature grid of step ``start_step`` (a cell by its mass exp(-E(centre)), then uniform in
-    it), warms up for ``warmup_steps`` (step size and a diagonal mass matrix adapt), and keeps
+    of tanh, so every draw lies on the map. Each chain starts at a point given by ``start``,
+    warms up for ``warmup_steps`` (step size and a diagonal mass matrix adapt), and keeps
     ceil(num_samples / num_chains) draws.
 
     Parameters
@@ -230,13 +244,25 @@ def sample_mcmc(
     num_samples : int
         Points to return.
     num_chains, warmup_steps, max_tree_depth : int
-        The sampler's settings. The chains start close to p, so a short warm-up adapts the step
-        size without having to travel, and short trajectories suffice: measured on a fit of
-        s09's, 20,000 draws (5,000 chains of 4) put 0.9410 of their mass on land in 2.6 s with
-        trees at most 3 deep, and 0.9416 in 11.8 s at depth 6, where quadrature of the density
-        gives 0.9422; 2,000 chains of 50 after 100 warm-up steps gave 0.9466 in 31 s.
+        The sampler's settings. From the grid the chains start close to p, so a short warm-up
+        adapts the step size without having to travel, and short trajectories suffice: on a fit at
+        s09's defaults, where quadrature puts 0.939 of the density on land, 20,000 draws (5,000
+        chains of 4, 20 warm-up steps, trees at most 3 deep) put 0.939 there in 11 s. From
+        uniform starts no warm-up in reach gets there. The land share of the kept draws of 400
+        chains of 50, after 0, 20, 50, 100, 200 and 400 warm-up steps, with trees at most 3
+        deep: 0.41, 0.49, 0.54, 0.56, 0.59, 0.61 (1 to 26 s); at depth 4 after 100 and 400:
+        0.62, 0.63 (19 and 92 s); at depth 5 after 100, 200 and 400: 0.68, 0.69, 0.70 (41 to
+        135 s); at depth 6: 0.73, 0.73, 0.73 (72 to 183 s). The chains that start over the sea
+        stay in the energy's local minima there. (One thread, on a machine shared with other
+        jobs.)
     start_step : float
-        Grid step in degrees of the start points.
+        Grid step in degrees of the grid start.
+    start : {"grid", "uniform"} or array-like of shape (num_chains, 2)
+        Where the chains start. "grid": a cell of the quadrature grid of step ``start_step`` by
+        its mass exp(-E(centre)), then a point uniform in it; this start already is p up to the
+        grid, which makes it the sampler's start and useless for checking the sampler. "uniform":
+        uniform on the map, a start that knows nothing of p. Points: one per chain, for
+        instance draws of p_data.
     seed, quiet
         As for every fit: the run's own RNG; no progress bar.
     return_chains : bool
@@ -253,16 +279,30 @@ def sample_mcmc(
     warmup_steps = as_count(warmup_steps, "warmup_steps")
     max_tree_depth = as_count(max_tree_depth, "max_tree_depth", minimum=1)
     start_step = _as_step(start_step)
+    if isinstance(start, str):
+        if start not in ("grid", "uniform"):
+            raise ValueError(f"start must be 'grid', 'uniform' or points; got {start!r}")
+    else:
+        start = as_points(start, "start")
+        if len(start) != num_chains:
+            raise ValueError(
+                f"start must hold one point per chain ({num_chains}); got {len(start)}"
+            )
     if num_samples == 0:
         return torch.empty(0, 2)
     draws_per_chain = math.ceil(num_samples / num_chains)
     half_extent = energy.half_extent
     with seeded(seed):
-        grid, neg_energy = _neg_energy_on_grid(energy, start_step)
-        cells = torch.multinomial((neg_energy - neg_energy.max()).exp(), num_chains, True)
-        start = grid[cells] + start_step * (torch.rand_like(grid[cells]) - 0.5)
+        if isinstance(start, torch.Tensor):
+            x0 = start.to(half_extent)
+        elif start == "grid":
+            grid, neg_energy = _neg_energy_on_grid(energy, start_step)
+            cells = torch.multinomial((neg_energy - neg_energy.max()).exp(), num_chains, True)
+            x0 = grid[cells] + start_step * (torch.rand_like(grid[cells]) - 0.5)
+        else:
+            x0 = (2 * torch.rand(num_chains, 2, device=half_extent.device) - 1) * half_extent
         # Inside the open map, so that atanh is finite.
-        start = start.clamp(-(half_extent - 1e-4), half_extent - 1e-4)
+        x0 = x0.clamp(-(half_extent - 1e-4), half_extent - 1e-4)
 
         def potential(params):
             u = params["u"]
@@ -273,7 +313,7 @@ def sample_mcmc(
             kernel,
             num_samples=draws_per_chain,
             warmup_steps=warmup_steps,
-            initial_params={"u": torch.atanh(start / half_extent)},
+            initial_params={"u": torch.atanh(x0 / half_extent)},
             disable_progbar=quiet,
         )
         with poutine.block(), torch.enable_grad():
@@ -282,6 +322,56 @@ def sample_mcmc(
     if return_chains:
         return chains
     return chains.transpose(0, 1).reshape(-1, 2)[:num_samples]
+
+
+def share_check(chains: torch.Tensor, inside, expected: float) -> dict:
+    """The share of NUTS draws in a region against its share by quadrature, in standard errors.
+
+    The draws of one chain are correlated, so the standard error counts effective draws:
+    SE = sqrt(p (1 - p) / ESS), with ESS from ArviZ (``az.ess``, method "mean", the ESS of a
+    mean) on the region's indicator laid out as (chain, draw), capped at the number of draws.
+    ArviZ's estimate needs long chains: on simulated two-state chains it returned its ceiling,
+    3 to 5 times the true ESS, at 4 and 8 draws a chain, and 1.2 to 2 times it at 16, and came
+    within 30% from 30 draws. An ESS too high makes the SE too small, and the check would fail
+    by itself; so with fewer than 30 draws a chain each chain counts as one effective draw (the
+    chains are independent, and each of them is worth at least one).
+
+    Parameters
+    ----------
+    chains : torch.Tensor
+        (draws per chain, num_chains, 2), from ``sample_mcmc(..., return_chains=True)``.
+    inside : callable
+        The region: points (N, 2) -> bool (N,), for instance ``gdl_pyro.data.world.is_land``.
+    expected : float
+        The region's share of the density by quadrature.
+
+    Returns
+    -------
+    dict
+        ``draws_per_chain``, ``num_chains``, ``share`` (p), ``expected``, ``ess``, ``se``,
+        ``z`` = |p - expected| / SE, and ``passes``: whether z <= ``CHECK_SE``.
+    """
+    if chains.dim() != 3 or chains.shape[-1] != 2 or chains.shape[0] < 1:
+        raise ValueError(f"chains must be (draws, chains, 2); got {tuple(chains.shape)}")
+    draws, num_chains = chains.shape[:2]
+    hits = inside(chains.reshape(-1, 2)).reshape(draws, num_chains).T.double()  # (chain, draw)
+    share = hits.mean().item()
+    ess = float(num_chains)
+    if 0 < share < 1 and draws >= _ARVIZ_MIN_DRAWS:
+        ess = min(float(az.ess(hits.numpy(), method="mean")), float(hits.numel()))
+    se = math.sqrt(share * (1 - share) / ess)
+    gap = abs(share - float(expected))
+    z = gap / se if se > 0 else (0.0 if gap == 0 else math.inf)
+    return {
+        "draws_per_chain": draws,
+        "num_chains": num_chains,
+        "share": share,
+        "expected": float(expected),
+        "ess": ess,
+        "se": se,
+        "z": z,
+        "passes": z <= CHECK_SE,
+    }
 
 
 def nce_model(x, *, energy: Energy, batch_size: int | None = None, noise_ratio: int = 1):
