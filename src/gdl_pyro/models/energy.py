@@ -195,6 +195,7 @@ class EnergyDistribution(ZeroOutsideSupport, TorchDistribution):
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
+        value = value.to(torch.get_default_dtype())  # float64 observations meet float32 weights
         on_map = in_sample_space(value)
         # Off the map the network sees the centre: E of an infinite point is NaN, and a NaN
         # there would reach the gradients even where it is masked.
@@ -316,7 +317,7 @@ def sample_mcmc(
             initial_params={"u": torch.atanh(x0 / half_extent)},
             disable_progbar=quiet,
         )
-        with poutine.block(), torch.enable_grad():
+        with sealed(), torch.enable_grad():  # outside any Pyro program of the caller's
             mcmc.run()
     chains = _to_map(mcmc.get_samples()["u"], half_extent).detach().cpu()
     if return_chains:
