@@ -94,9 +94,10 @@ common = {"seed": args.seed, "quiet": args.quiet, "device": args.device}
 # ## The peers: the box and a kernel density estimate
 # The box is the maximum-likelihood box of the "Hello World", fitted by SVI as in s04 (its
 # answer is the bounding box of the points). The KDE puts a Gaussian of width h on every
-# training point, with h chosen by 5-fold cross-validation on the training points (scikit-learn;
-# candidates from 0.25 to 7.5 degrees), and is then scored as a Pyro distribution like every
-# other fit.
+# training point, with h chosen by 5-fold cross-validation on the training points (candidates
+# from 0.25 to 7.5 degrees), and is then scored as a Pyro distribution like every other fit. It
+# respects the map as the families' training noise does: its kernels wrap in longitude and
+# reflect at the poles (`kde.fit`'s default), so none of its mass falls off the map.
 
 # %%
 # Candidate bandwidths up to 7.5 degrees: the choice here is 1.5, and the wider candidates of the
