@@ -48,6 +48,7 @@ from matplotlib.colors import ListedColormap
 from gdl_pyro import diagnostics, plots
 from gdl_pyro.convert import az
 from gdl_pyro.data import world
+from gdl_pyro.fitting import NoDensityError
 from gdl_pyro.models.classify import fit_class_conditional, fit_logistic
 from gdl_pyro.scripting import chapter_args, write_results
 
@@ -224,6 +225,19 @@ plots.map_legend(ax, ncol=3, markerscale=3)
 conditional_on_target = sum(on_target.values()) / len(on_target)
 plots.save(ax.figure, out / "conditional_samples.png")
 
+
+# %%
+def can_generate(model) -> bool:
+    """Whether a fit makes a point when asked: one without p(x) raises NoDensityError."""
+    try:
+        model.sample(1, seed=args.seed)
+    except NoDensityError as error:
+        if not args.quiet:
+            print(f"{model.name}: {error}")
+        return False
+    return True
+
+
 # %% [markdown]
 # ## The section's numbers
 # Written to `results.json` in the output folder (and printed unless `quiet`).
@@ -237,7 +251,7 @@ results = {
     "on_target_by_class": on_target,
     "classes": list(names),
     "can_generate": {
-        name: callable(getattr(model, "sample", None))
+        name: can_generate(model)
         for name, model in [("discriminative", discriminative), ("generative", generative)]
     },
     "logistic_bias_summary": bias_summary.to_dict(orient="index"),
