@@ -164,6 +164,4 @@ def test_the_model_refuses_observations_off_the_map():
     # The "lon" site is a density on the circle: lon 500 would wrap to 140 and score there.
     module = ar.Autoregressive(num_components=2, hidden_dim=4, num_lat_bins=10)
     with pytest.raises(ValueError, match="x must lie on the map"):
-        pyro.poutine.trace(ar.model).get_trace(
-            torch.tensor([[500.0, 0.0]]), module=module
-        )
+        pyro.poutine.trace(ar.model).get_trace(torch.tensor([[500.0, 0.0]]), module=module)
