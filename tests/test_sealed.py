@@ -137,6 +137,7 @@ def test_a_fits_guide_in_predictive_runs_with_that_fits_parameters(fits, name):
         assert torch.equal(pyro.param(key).detach(), value)
 
 
+@pytest.mark.slow
 def test_the_readme_example_composes():
     # A box fitted inside the user's model, observed under their own plate named "data".
     x = PROBE

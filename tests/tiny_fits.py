@@ -37,10 +37,10 @@ FITTERS = {
     "gaussian mle": lambda x, **common: gaussian.fit(x, **common),
     "gaussian nuts": lambda x, **common: gaussian.fit(x, method="nuts", **NUTS, **common),
     "gaussian vi": lambda x, **common: gaussian.fit(
-        x, method="vi", num_steps=20, num_draws=10, **common
+        x, method="vi", num_steps=5, num_draws=10, **common
     ),
     "mixture vi": lambda x, **common: mixture.fit(
-        x, num_components=3, num_steps=20, num_draws=10, **common
+        x, num_components=3, num_steps=5, num_draws=10, **common
     ),
     "mixture nuts": lambda x, **common: mixture.fit(
         x, num_components=2, method="nuts", **NUTS, **common
@@ -68,7 +68,7 @@ FITTERS = {
         x, _labels_for(x), num_classes=5, num_steps=5, **common
     ),
     "class conditional": lambda x, **common: fit_class_conditional(
-        x, _labels_for(x), num_classes=5, num_components=2, num_steps=5, **common
+        x, _labels_for(x), num_classes=5, num_components=2, num_steps=2, **common
     ),
 }
 

@@ -76,10 +76,17 @@ def seeded(seed: int | None = None, device=None) -> Iterator[int]:
     cuda = (
         [torch.device(device).index or 0] if device and torch.device(device).type == "cuda" else []
     )
-    # Pyro seeds NumPy's and Python's global RNGs too; put the caller's back afterwards.
+    # What pyro.set_rng_seed seeds (torch, NumPy's and Python's global RNGs), with the caller's
+    # NumPy and Python states put back afterwards. torch's CPU generator is seeded directly:
+    # torch.manual_seed also queues a seeding of every accelerator that is not initialised, with
+    # a formatted stack trace, on each call, which costs milliseconds and is never freed.
     numpy_state, python_state = np.random.get_state(), random.getstate()  # noqa: NPY002
     with torch.random.fork_rng(devices=cuda):
-        pyro.set_rng_seed(seed)
+        torch.default_generator.manual_seed(seed)
+        for index in cuda:  # only the forked device: the others' states are the caller's
+            torch.cuda.default_generators[index].manual_seed(seed)
+        np.random.seed(seed)  # noqa: NPY002
+        random.seed(seed)
         try:
             yield seed
         finally:

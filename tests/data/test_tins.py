@@ -26,7 +26,7 @@ EDGE_SLACK = 0.01
 BIAS_TOL = 0.05
 
 
-@pytest.mark.parametrize("antialias", [1, 4])
+@pytest.mark.parametrize("antialias", [1, pytest.param(4, marks=pytest.mark.slow)])
 def test_labels_match_the_pixels(antialias):
     images, labels = make_tins(2000, antialias=antialias, seed=0)
     errors = (measure_tins(images) - labels) * 32  # in pixels

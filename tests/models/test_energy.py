@@ -142,6 +142,7 @@ ONE_SD_SHARE = math.erf(1 / math.sqrt(2)) ** 2
 WARMUP, DRAWS, CHAINS = 100, 30, 100
 
 
+@pytest.mark.slow
 def test_the_check_passes_from_uniform_starts_after_its_warm_up():
     chains = energy.sample_mcmc(
         ONE_BUMP,
@@ -177,6 +178,7 @@ def test_the_check_fails_without_warm_up():
     assert not check["passes"] and check["z"] > 2 * energy.CHECK_SE
 
 
+@pytest.mark.slow
 def test_the_check_fails_where_chains_cannot_cross_and_passes_from_the_grid():
     # Two bumps 180 degrees apart hold 0.8 and 0.2 of the mass; between them p falls by
     # exp(-162), so a chain stays in the half it starts in. From uniform starts about half the

@@ -132,6 +132,7 @@ def images_by_hand(train: np.ndarray, test: np.ndarray, bandwidth: float) -> np.
     return np.log(density)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bandwidth", [2.0, 30.0])
 def test_map_kde_integrates_to_one_where_the_plain_kde_loses_mass(bandwidth):
     # 30 degrees reaches past a pole and back: images of images (lat + 360) enter the sum.

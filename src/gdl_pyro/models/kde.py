@@ -267,6 +267,9 @@ def fourier_held_out(data: np.ndarray, splits, bandwidth: float) -> np.ndarray:
     return scores
 
 
+PARALLEL_FROM = 1000
+
+
 def held_out(data: np.ndarray, splits, grid: np.ndarray, boundary: str, n_jobs) -> np.ndarray:
     """log p(x_i) of each point under the KDE of the other folds, for each bandwidth: (H, N).
 
@@ -340,7 +343,9 @@ def fit(
         data = x.double().numpy()
         splits = list(KFold(folds).split(data))
         # Folds in threads on every core (the KD-tree releases the GIL): at N = 20,000 the map's
-        # search took 6.8 s instead of 10.2 s on 2 busy cores, and 1 s at N = 3,000.
-        mean = held_out(data, splits, grid, boundary, n_jobs=-1).mean(1)
+        # search took 6.8 s instead of 10.2 s on 2 busy cores, and 1 s at N = 3,000. Below
+        # PARALLEL_FROM points the threads' start-up and polling cost more than they save.
+        n_jobs = -1 if len(data) >= PARALLEL_FROM else 1
+        mean = held_out(data, splits, grid, boundary, n_jobs=n_jobs).mean(1)
     cv_scores = dict(zip(grid.tolist(), mean.tolist(), strict=True))
     return KDEFit(x, float(grid[np.argmax(mean)]), setup.timer.seconds, boundary, cv_scores)
