@@ -1,20 +1,9 @@
 # %% [markdown]
 # # Hello World: a generative model of points on a map
 #
+# The world map, p_data and the box p_model: a generative model you can sample from.
+#
 # *Book: Figures 1-4 and 1-5.*
-#
-# We are handed a set of points on a 2-D plane (longitude and latitude). Somebody produced them
-# with a rule we do not know, **p_data**. A generative model **p_model** is our guess at that
-# rule, good enough that sampling from it makes points that look as if they came from p_data.
-#
-# Here p_data is "uniform over land" (`gdl_pyro.data.world.LandUniform`), which we pretend not to
-# know. The simplest p_model is a box: "points are uniform inside this rectangle".
-#
-# Reproduces the book's Figures 1-4 (the observed points, drawn from an unknown p_data) and 1-5
-# (p_model: the orange box), then uses p_model as a generative model: new points sampled from it.
-#
-#     p_data = Uniform(land)          the rule that made the data, unknown to the model
-#     p_model = Uniform(box theta)    theta = (theta1, theta2, theta3, theta4), two corners
 #
 # Run it from the shell (`python s01_hello_world.py --help` lists the flags) or open it in
 # Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
@@ -27,7 +16,32 @@ device = "cpu"  # torch device for the fits (e.g. cuda); results come back on th
 out_dir = None  # folder for figures and results.json; None: outputs/ch01/<section>
 num_data = 200  # observed points drawn from p_data
 num_generated = 200  # points sampled from p_model
+quick_sizes = {"num_data": 100, "num_generated": 100}  # sizes quick uses unless given
 
+
+# %% tags=["remove-cell"]
+# Plumbing, hidden in the book: flags or injected parameters, quick's sizes, checks.
+from gdl_pyro.scripting import chapter_args, display_path, write_results
+
+args = chapter_args("s01_hello_world", globals())
+out = args.out_dir
+
+# %% [markdown]
+# We are handed a set of points on a 2-D plane (longitude and latitude). Somebody produced them
+# with a rule we do not know, **p_data**. A generative model **p_model** is our guess at that
+# rule, good enough that sampling from it makes points that look as if they came from p_data.
+#
+# Here p_data is "uniform over land" (`gdl_pyro.data.world.LandUniform`), which we pretend not to
+# know. The simplest p_model is a box: "points are uniform inside this rectangle".
+#
+# Reproduces the book's Figures 1-4 (the observed points, drawn from an unknown p_data) and 1-5
+# (p_model: the orange box), then uses p_model as a generative model: new points sampled from it.
+#
+# $$p_{\text{data}} = \operatorname{Uniform}(\text{land}), \qquad
+# p_{\text{model}} = \operatorname{Uniform}(\text{box}_\theta), \quad
+# \theta = (\theta_1, \theta_2, \theta_3, \theta_4)$$
+#
+# p_data is the rule that made the data, unknown to the model; $\theta$ holds the box's two corners.
 
 # %%
 import time
@@ -37,19 +51,9 @@ import pyro
 from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.models import box
-from gdl_pyro.scripting import chapter_args, write_results
 
 # %%
-args = chapter_args(
-    "s01_hello_world",
-    "Hello World: the world map, p_data and the box p_model.",
-    globals(),
-    sizes=["num_data", "num_generated"],
-)
-if args.quick:
-    args.num_data, args.num_generated = min(args.num_data, 100), min(args.num_generated, 100)
 pyro.set_rng_seed(args.seed)
-out = args.out_dir
 
 
 # %% [markdown]
@@ -128,7 +132,7 @@ if not args.quiet:
     print(
         f"Box p_model: longitude {low[0]:.1f} to {high[0]:.1f}, latitude {low[1]:.1f} to {high[1]:.1f}"
     )
-    print(f"Generated {args.num_generated} new points; figures in {out}")
+    print(f"Generated {args.num_generated} new points; figures in {display_path(out)}")
     print(
         "Look at generated.png: many generated points would fall in the sea. Section s02 measures it."
     )

@@ -1,22 +1,9 @@
 # %% [markdown]
 # # The framework: what makes a generative model good?
 #
+# What makes a generative model good: accuracy, generation, and points A, B and C.
+#
 # *Book: Figure 1-6.*
-#
-# The chapter asks three things of p_model: **accuracy** (points it generates look like p_data),
-# **generation** (it is easy to sample from) and **representation** (we can see how high-level
-# features are represented; section s07 is about that one). Here we lift the curtain: p_data is
-# uniform over land, so every property can be measured against the truth.
-#
-# Reproduces the book's Figure 1-6: p_data revealed as the land, the box p_model over it, and
-# three points: A, made by the model but in the sea (the model is not accurate); B, a real point
-# the model can never make (it lies outside the box); C, made by the model and real.
-#
-# The framework's first two properties become numbers:
-#
-#     accuracy   = P_{x ~ p_model}(x on land)  = land area in box / box area
-#     coverage   = P_{x ~ p_data}(x in box)    = land area in box / land area
-#     generation = samples per second from p_model
 #
 # Run it from the shell (`python s02_framework.py --help` lists the flags) or open it in
 # Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
@@ -29,7 +16,36 @@ device = "cpu"  # torch device for the fits (e.g. cuda); results come back on th
 out_dir = None  # folder for figures and results.json; None: outputs/ch01/<section>
 num_data = 200  # observed points (as in s01)
 num_samples = 1_000_000  # samples from p_model and p_data used to measure the framework
+quick_sizes = {"num_data": 100, "num_samples": 20_000}  # sizes quick uses unless given
 
+
+# %% tags=["remove-cell"]
+# Plumbing, hidden in the book: flags or injected parameters, quick's sizes, checks.
+from gdl_pyro.scripting import chapter_args, display_path, write_results
+
+args = chapter_args("s02_framework", globals())
+out = args.out_dir
+
+# %% [markdown]
+# The chapter asks three things of p_model: **accuracy** (points it generates look like p_data),
+# **generation** (it is easy to sample from) and **representation** (we can see how high-level
+# features are represented; section s07 is about that one). Here we lift the curtain: p_data is
+# uniform over land, so every property can be measured against the truth.
+#
+# Reproduces the book's Figure 1-6: p_data revealed as the land, the box p_model over it, and
+# three points: A, made by the model but in the sea (the model is not accurate); B, a real point
+# the model can never make (it lies outside the box); C, made by the model and real.
+#
+# The framework's first two properties become numbers:
+#
+# $$\begin{aligned}
+# \text{accuracy} &= P_{x \sim p_{\text{model}}}(x \text{ on land})
+#   = \frac{\text{land area in box}}{\text{box area}} \\
+# \text{coverage} &= P_{x \sim p_{\text{data}}}(x \text{ in box})
+#   = \frac{\text{land area in box}}{\text{land area}}
+# \end{aligned}$$
+#
+# and **generation** is the number of samples per second from p_model.
 
 # %%
 import time
@@ -41,7 +57,6 @@ from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.distributions import UniformBox
 from gdl_pyro.models import box
-from gdl_pyro.scripting import chapter_args, write_results
 
 
 def first_where(points: torch.Tensor, keep: torch.Tensor) -> list[float] | None:
@@ -51,16 +66,7 @@ def first_where(points: torch.Tensor, keep: torch.Tensor) -> list[float] | None:
 
 
 # %%
-args = chapter_args(
-    "s02_framework",
-    "The framework: accuracy, generation, points A, B and C.",
-    globals(),
-    sizes=["num_data", "num_samples"],
-)
-if args.quick:
-    args.num_data, args.num_samples = min(args.num_data, 100), min(args.num_samples, 20_000)
 pyro.set_rng_seed(args.seed)
-out = args.out_dir
 
 
 # %% [markdown]
@@ -144,4 +150,4 @@ if not args.quiet:
     print(f"generation {samples_per_second:,.0f} samples per second")
     if points["B"] is None:
         print("No p_data sample fell outside the box, so there is no point B this time.")
-    print(f"Figure and results.json in {out}")
+    print(f"Figure and results.json in {display_path(out)}")

@@ -1,18 +1,9 @@
 # %% [markdown]
 # # Core probability theory, on the map
 #
+# Sample space, density, parametric family and likelihood, each checked numerically on the map.
+#
 # *Book: no figure of its own: the chapter's core probability terms.*
-#
-# Each definition of the chapter gets a number you can check.
-#
-# The chapter's definitions, each checked numerically on the world map:
-#
-# - sample space: every (longitude, latitude), the rectangle [-180, 180] x [-90, 90];
-# - density function p(x): integrates to 1 over the sample space (p_data and the box);
-# - parametric family p_theta(x): one box per theta = (theta1, theta2, theta3, theta4);
-# - likelihood L(theta | X) = prod_i p_theta(x_i), which underflows to 0 in floating point for a
-#   few hundred points, while the log-likelihood sum_i log p_theta(x_i) stays finite;
-# - a theta whose box misses one point has likelihood 0 (log-likelihood -inf).
 #
 # Run it from the shell (`python s03_probability.py --help` lists the flags) or open it in
 # Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
@@ -26,7 +17,28 @@ out_dir = None  # folder for figures and results.json; None: outputs/ch01/<secti
 num_data = 2000  # observed points from p_data
 grid_step = 0.125  # cell width in degrees for the numerical integrals
 grid_size = 121  # points per axis of the surface
+quick_sizes = {"num_data": 500, "grid_step": 0.25, "grid_size": 41}  # sizes quick uses unless given
 
+
+# %% tags=["remove-cell"]
+# Plumbing, hidden in the book: flags or injected parameters, quick's sizes, checks.
+from gdl_pyro.scripting import chapter_args, write_results
+
+args = chapter_args("s03_probability", globals())
+out = args.out_dir
+
+# %% [markdown]
+# Each definition of the chapter gets a number you can check.
+#
+# The chapter's definitions, each checked numerically on the world map:
+#
+# - sample space: every (longitude, latitude), the rectangle $[-180, 180] \times [-90, 90]$;
+# - density function $p(x)$: integrates to 1 over the sample space (p_data and the box);
+# - parametric family $p_\theta(x)$: one box per $\theta = (\theta_1, \theta_2, \theta_3, \theta_4)$;
+# - likelihood $L(\theta \mid X) = \prod_i p_\theta(x_i)$, which underflows to 0 in floating
+#   point for a few hundred points, while the log-likelihood $\sum_i \log p_\theta(x_i)$ stays
+#   finite;
+# - a $\theta$ whose box misses one point has likelihood 0 (log-likelihood $-\infty$).
 
 # %%
 import math
@@ -38,7 +50,6 @@ from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, UniformBox
 from gdl_pyro.models import box
-from gdl_pyro.scripting import chapter_args, write_results
 
 
 def integrate(distribution, step: float) -> float:
@@ -50,16 +61,7 @@ def integrate(distribution, step: float) -> float:
 
 
 # %%
-args = chapter_args(
-    "s03_probability",
-    "Sample space, density, parametric family and likelihood.",
-    globals(),
-    sizes=["num_data", "grid_step", "grid_size"],
-)
-if args.quick:
-    args.num_data, args.grid_step, args.grid_size = min(args.num_data, 500), 0.25, 41
 pyro.set_rng_seed(args.seed)
-out = args.out_dir
 
 
 # %% [markdown]

@@ -1,21 +1,9 @@
 # %% [markdown]
 # # Maximum likelihood estimation
 #
+# Maximum likelihood: the bounding box, Pyro's fit of it, its held-out NLL and the gap to the truth.
+#
 # *Book: no figure of its own: maximum likelihood, from the chapter's core probability terms.*
-#
-# Among all boxes, which one makes the observed data most likely? The likelihood is
-# 1 / area^N when the box holds every point and 0 otherwise, so: the smallest box that holds
-# every point. We check that Pyro's gradient-based fit agrees, then ask how good that box is.
-#
-# The maximum-likelihood estimate maximises the log-likelihood, or equivalently minimises the
-# negative log-likelihood (NLL):
-#
-#     theta_hat = argmax_theta sum_i log p_theta(x_i) = argmin_theta -sum_i log p_theta(x_i)
-#
-# For the box family it has a closed form, the bounding box of the data; Pyro's optimiser finds
-# the same box. Because p_data is known here, we also measure how good the best box is: its NLL
-# per point on held-out data can never beat the entropy of p_data, log(land area); the gap is
-# KL(p_data || p_model), which for the box is -log(accuracy), the framework's accuracy of s02.
 #
 # Run it from the shell (`python s04_mle.py --help` lists the flags) or open it in
 # Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
@@ -29,7 +17,31 @@ out_dir = None  # folder for figures and results.json; None: outputs/ch01/<secti
 num_data = 1000  # training points from p_data
 num_heldout = 200_000  # held-out points from p_data
 num_steps = 500  # optimisation steps of the Pyro fit
+quick_sizes = {"num_heldout": 20_000, "num_steps": 300}  # sizes quick uses unless given
 
+
+# %% tags=["remove-cell"]
+# Plumbing, hidden in the book: flags or injected parameters, quick's sizes, checks.
+from gdl_pyro.scripting import chapter_args, write_results
+
+args = chapter_args("s04_mle", globals())
+out = args.out_dir
+
+# %% [markdown]
+# Among all boxes, which one makes the observed data most likely? The likelihood is
+# $1 / \text{area}^N$ when the box holds every point and 0 otherwise, so: the smallest box that holds
+# every point. We check that Pyro's gradient-based fit agrees, then ask how good that box is.
+#
+# The maximum-likelihood estimate maximises the log-likelihood, or equivalently minimises the
+# negative log-likelihood (NLL):
+#
+# $$\hat\theta = \mathop{\mathrm{arg\,max}}_\theta \sum_i \log p_\theta(x_i)
+#   = \mathop{\mathrm{arg\,min}}_\theta \Big(-\sum_i \log p_\theta(x_i)\Big)$$
+#
+# For the box family it has a closed form, the bounding box of the data; Pyro's optimiser finds
+# the same box. Because p_data is known here, we also measure how good the best box is: its NLL
+# per point on held-out data can never beat the entropy of p_data, $\log(\text{land area})$; the gap is
+# $\mathrm{KL}(p_{\text{data}} \,\|\, p_{\text{model}})$, which for the box is $-\log(\text{accuracy})$, the framework's accuracy of s02.
 
 # %%
 import math
@@ -41,32 +53,78 @@ from gdl_pyro import plots
 from gdl_pyro.data import world
 from gdl_pyro.distributions import UniformBox
 from gdl_pyro.models import box
-from gdl_pyro.scripting import chapter_args, write_results
 
 # %%
-args = chapter_args(
-    "s04_mle",
-    "Maximum likelihood: the bounding box, held-out NLL, the gap.",
-    globals(),
-    sizes=["num_data", "num_heldout", "num_steps"],
-)
-if args.quick:
-    args.num_heldout, args.num_steps = min(args.num_heldout, 20_000), min(args.num_steps, 300)
 pyro.set_rng_seed(args.seed)
-out = args.out_dir
 
 
 # %% [markdown]
-# ## Closed form and Pyro agree
-# `box.fit` writes the box as the bounding box plus positive margins (a box that misses a
-# point has likelihood 0 and no gradient to follow), and minimises the NLL with SVI and an
-# empty guide, which is plain maximum likelihood. The margins shrink to 0.
+# ## The box as a Pyro program
+# Maximum likelihood has nothing latent: the box's corners are `pyro.param`s, values that the
+# fit tunes, and each point is an observed site `"obs"` under the plate `"data"` (the points are
+# independent given the box). A box that misses a point has likelihood 0 and no gradient to
+# follow, so the corners are written as the bounding box widened by two positive margins, a
+# `pyro.param` pair that may shrink to 0. `pyro.poutine.scale` divides the log-likelihood by N,
+# so the loss is the NLL per point.
+#
+# **No guide: maximum likelihood.** With nothing latent the guide samples nothing, and SVI's loss,
+# the negative ELBO, is the negative log-likelihood itself. (`box.fit` runs this same program;
+# `tests/test_section_models.py` holds the two equal.)
+
+# %%
+import pyro.optim
+from pyro import poutine
+from torch.distributions import constraints
+
+from gdl_pyro import show
+from gdl_pyro.infer import fit_svi
+
+
+def box_model(x, init_margin=10.0):
+    start = torch.full((2,), init_margin, device=x.device)
+    margin_low = pyro.param("margin_low", start, constraint=constraints.positive)
+    margin_high = pyro.param("margin_high", start, constraint=constraints.positive)
+    low, high = x.min(0).values - margin_low, x.max(0).values + margin_high
+    with pyro.plate("data", len(x)), poutine.scale(scale=1 / len(x)):
+        pyro.sample("obs", UniformBox(low, high), obs=x)
+
+
+def no_guide(x, init_margin=10.0):
+    pass  # nothing is latent: maximum likelihood
+
+
+# %% [markdown]
+# Pyro's trace of the program on 1,000 points: the two parameters, and one observed 2-D point per
+# element of the plate.
 
 # %%
 x = world.sample_land(args.num_data)
+show.trace_shapes(box_model, x)
+
+# %%
+show.plate_diagram(box_model, x, title="The box: two parameters, N observed points")
+
+# %% [markdown]
+# ## Closed form and Pyro agree
+# `fit_svi` (the library's SVI loop) minimises the NLL with Adam; the margins shrink to 0. Adam
+# with a short memory of past gradients (`betas=(0.9, 0.9)`) keeps its steps large as the
+# gradient fades near the bounding box (`box.fit` does the same).
+
+# %%
 low, high = box.mle(x)
-fitted = box.fit(x, num_steps=args.num_steps, quiet=args.quiet, seed=args.seed, device=args.device)
-max_difference = max((fitted.low - low).abs().max().item(), (fitted.high - high).abs().max().item())
+fitted = fit_svi(
+    box_model,
+    no_guide,
+    x.to(args.device),
+    num_steps=args.num_steps,
+    optim=pyro.optim.Adam({"lr": 0.1, "betas": (0.9, 0.9)}),
+    seed=args.seed,
+    quiet=args.quiet,
+    desc="box MLE",
+)
+fitted_low = x.min(0).values - fitted.params["margin_low"]
+fitted_high = x.max(0).values + fitted.params["margin_high"]
+max_difference = max((fitted_low - low).abs().max().item(), (fitted_high - high).abs().max().item())
 nll_closed_form = -box.log_likelihood(x, low, high).item() / args.num_data
 plots.save(
     plots.plot_loss_trace(

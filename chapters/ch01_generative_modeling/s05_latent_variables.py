@@ -1,20 +1,9 @@
 # %% [markdown]
 # # Latent variables: many continents
 #
+# Latent variables: Gaussian mixtures on the world map, the assignment summed out by Pyro's enumeration.
+#
 # *Book: no figure of its own: a latent variable, the step from the box towards the models of later chapters.*
-#
-# The box could only say "somewhere in this rectangle". A mixture of K Gaussians says "pick a
-# component, then a point near its centre". The component is a *latent* variable: never observed,
-# summed out when we fit and inferred afterwards ("which continent did this point come from?").
-#
-# The chapter notes that the box p_model has "one large continent, rather than many". A latent
-# variable c_i, the component each point comes from, is how a model gets many:
-#
-#     p(x) = sum_k w_k N(x | mu_k, Sigma_k),   c_i ~ Categorical(w),   x_i | c_i ~ N(mu_c, Sigma_c)
-#
-# The mixture is fitted by SVI with the discrete c_i summed out exactly by Pyro's enumeration
-# (TraceEnum_ELBO), for a range of K; each fit's held-out NLL is compared with the entropy bound of
-# p_data (the best any model can do) and with the box.
 #
 # Run it from the shell (`python s05_latent_variables.py --help` lists the flags) or open it in
 # Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
@@ -33,7 +22,37 @@ lr = 0.1  # Adam's starting learning rate of each fit (it falls to 0 along a cos
 num_draws = 50  # guide draws for the held-out density
 num_shown = 4000  # held-out points drawn on the map
 khat_draws = 1000  # guide draws for each PSIS k-hat
+# The sizes quick uses for every size not given as a flag or parameter.
+quick_sizes = {
+    "ks": [1, 3, 8],
+    "num_data": 1000,
+    "num_heldout": 2000,
+    "num_steps": 200,
+    "num_draws": 30,  # PSIS needs about 30 draws to fit a tail at all
+}
 
+
+# %% tags=["remove-cell"]
+# Plumbing, hidden in the book: flags or injected parameters, quick's sizes, checks.
+from gdl_pyro.scripting import chapter_args, write_results
+
+args = chapter_args("s05_latent_variables", globals())
+out = args.out_dir
+
+# %% [markdown]
+# The box could only say "somewhere in this rectangle". A mixture of K Gaussians says "pick a
+# component, then a point near its centre". The component is a *latent* variable: never observed,
+# summed out when we fit and inferred afterwards ("which continent did this point come from?").
+#
+# The chapter notes that the box p_model has "one large continent, rather than many". A latent
+# variable c_i, the component each point comes from, is how a model gets many:
+#
+# $$p(x) = \sum_{k=1}^K w_k\, \mathcal{N}(x \mid \mu_k, \Sigma_k), \qquad
+# c_i \sim \operatorname{Categorical}(w), \quad x_i \mid c_i \sim \mathcal{N}(\mu_{c_i}, \Sigma_{c_i})$$
+#
+# The mixture is fitted by SVI with the discrete c_i summed out exactly by Pyro's enumeration
+# (TraceEnum_ELBO), for a range of K; each fit's held-out NLL is compared with the entropy bound of
+# p_data (the best any model can do) and with the box.
 
 # %%
 import matplotlib.pyplot as plt
@@ -43,36 +62,98 @@ from gdl_pyro import diagnostics, plots
 from gdl_pyro.data import world
 from gdl_pyro.models import box, mixture
 from gdl_pyro.models.gaussian import HALF_EXTENT
-from gdl_pyro.scripting import chapter_args, write_results
 
 # %%
-args = chapter_args(
-    "s05_latent_variables",
-    "Latent variables: Gaussian mixtures on the world map, fitted by SVI.",
-    globals(),
-    sizes=[
-        "ks",
-        "num_data",
-        "num_heldout",
-        "num_steps",
-        "lr",
-        "num_draws",
-        "num_shown",
-        "khat_draws",
-    ],
-)
-if args.quick:
-    args.ks, args.num_data, args.num_heldout, args.num_steps = [1, 3, 8], 1000, 2000, 200
-    args.num_draws = 30  # PSIS needs about 30 draws to fit a tail at all
 pyro.set_rng_seed(args.seed)
-out = args.out_dir
 
 x = world.sample_land(args.num_data)
 x_test = world.sample_land(args.num_heldout)
 entropy = world.LandUniform().entropy().item()
 
 # %% [markdown]
+# ## The mixture as a Pyro program
+# The model: global weights, and for each of the K components (the plate `"components"`) a
+# centre and a scale; then for each point (the plate `"data"`) a latent `"assignment"` c_i and the
+# observed point. Centres and scales are in units of the map's half-extent (180, 90 degrees), so
+# every prior is of order 1. `@config_enumerate` marks the assignment to be summed out: Pyro's
+# `TraceEnum_ELBO` adds up all K values of c_i exactly instead of sampling one.
+#
+# The guide: `AutoNormal`, a Gaussian for each global (the softmax-weighted weights, centres and
+# log-scales), built from the model with the assignment hidden, since enumeration handles it.
+
+# %%
+import math
+
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.infer import TraceEnum_ELBO, config_enumerate
+from pyro.infer.autoguide import AutoNormal, init_to_sample
+
+from gdl_pyro import show
+from gdl_pyro.infer import fit_svi
+
+
+@config_enumerate
+def mixture_model(x=None, *, num_components, num_data=None):
+    num_data = len(x) if x is not None else num_data
+    weights = pyro.sample("weights", dist.Dirichlet(torch.ones(num_components)))
+    with pyro.plate("components", num_components):
+        locs = pyro.sample("locs", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+        scales = pyro.sample(
+            "scales", dist.LogNormal(math.log(0.1) * torch.ones(2), 1.0).to_event(1)
+        )
+    with pyro.plate("data", num_data):
+        assignment = pyro.sample("assignment", dist.Categorical(weights))
+        centre, spread = locs[assignment] * HALF_EXTENT, scales[assignment] * HALF_EXTENT
+        return pyro.sample("obs", dist.Normal(centre, spread).to_event(1), obs=x)
+
+
+def mixture_guide(num_components):
+    return AutoNormal(
+        poutine.block(mixture_model, hide=["assignment"]),
+        init_loc_fn=init_to_sample,
+        init_scale=0.01,
+    )
+
+
+# %% [markdown]
+# Its trace for K = 3 on the training points: the assignment has one value per point, and the
+# observation one 2-D point per point.
+
+# %%
+show.trace_shapes(mixture_model, x, num_components=3)
+
+# %%
+show.plate_diagram(
+    mixture_model, x, num_components=3, title="The mixture: a latent component per point"
+)
+
+# %% [markdown]
+# Fitted by hand with the library's SVI loop, `fit_svi`, for the largest K. Its loss is the
+# negative ELBO of all N points; divided by N it is comparable with `mixture.fit`'s below.
+
+# %%
+k_by_hand = max(args.ks)
+by_hand = fit_svi(
+    mixture_model,
+    mixture_guide(k_by_hand),
+    x,
+    num_components=k_by_hand,
+    loss=TraceEnum_ELBO(max_plate_nesting=1),
+    num_steps=args.num_steps,
+    lr=0.05,
+    seed=args.seed,
+    quiet=args.quiet,
+    desc=f"K={k_by_hand} by hand",
+)
+by_hand_loss = by_hand.losses[-1] / len(x)
+
+# %% [markdown]
 # ## Fit K = 1, 2, ... components by SVI with enumeration
+# `mixture.fit` fits the same program (`tests/test_section_models.py` holds the two equal), and
+# starts better: the centres at K distinct data points, the scales at the prior median, the
+# weights equal, with a learning rate that falls along a cosine.
 # Each fit's held-out NLL uses the guide's predictive density: the mixture density averaged over
 # draws of the guide (AutoNormal over weights, centres and scales). It stands in for the
 # posterior predictive only as far as the guide stands in for the posterior, which the PSIS k-hat
@@ -111,6 +192,11 @@ for k in args.ks:
             f"k-hat {rows[-1]['khat']:.2f} (reliable below {rows[-1]['khat_threshold']:.2f} "
             f"for S = {args.khat_draws})"
         )
+if not args.quiet:
+    print(
+        f"K={k_by_hand} by hand: final loss {by_hand_loss:.3f} nats per point; "
+        f"mixture.fit's {fits[k_by_hand].losses[-1]:.3f}"
+    )
 
 low, high = box.mle(x)
 box_gap = (high - low).prod().log().item() - entropy

@@ -1,22 +1,9 @@
 # %% [markdown]
 # # Representation learning
 #
+# Representation learning: biscuit tins, PPCA and a VAE with a 2-D latent space.
+#
 # *Book: Figures 1-7 and 1-8.*
-#
-# A 32 x 32 image has 1024 pixel values, but a biscuit tin is described by two: height and
-# width. Representation learning finds a low-dimensional latent space in which such high-level
-# features live, plus a mapping f (the decoder) from a latent point back to an image. Then
-# "make the tin taller" is a step in latent space, not an edit of hundreds of pixels.
-#
-# Reproduces the book's Figure 1-7 (the biscuit-tin dataset) and Figure 1-8 (the decoder f mapping
-# points of a 2-D latent space to images). Each tin is fully described by two numbers, its height
-# and width; a VAE must find such a 2-D description on its own, from pixels alone:
-#
-#     z ~ N(0, I_2),   x | z ~ ContinuousBernoulli(f(z)),   q(z | x) = N(encoder(x))
-#
-# PPCA, the linear latent-variable model, is the baseline. Both are fitted to 8-bit images,
-# dequantised, and scored in held-out bits per dimension: PPCA's exactly, the VAE's through its
-# IWAE bound, with the ELBO bound beside it.
 #
 # Run it from the shell (`python s07_representation.py --help` lists the flags) or open it in
 # Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
@@ -38,8 +25,39 @@ num_particles = 50  # K of the IWAE bound
 grid = 10  # latent points per side of the decoder grid
 num_taller = 8  # tins along the 'taller' direction
 taller_span = 0.2  # height change either side, in units
-kl_warmup = 0.5  # share of steps over which the KL weight rises to 1
+kl_warmup = 0.5  # share of steps over which the KL weight rises to 1 (>= 0)
+quick_sizes = {
+    "num_train": 1000,
+    "num_test": 200,
+    "num_steps": 300,
+    "num_particles": 5,
+    "grid": 6,
+}  # sizes quick uses unless given
 
+
+# %% tags=["remove-cell"]
+# Plumbing, hidden in the book: flags or injected parameters, quick's sizes, checks.
+from gdl_pyro.scripting import chapter_args, display_path, write_results
+
+args = chapter_args("s07_representation", globals())
+out = args.out_dir
+
+# %% [markdown]
+# A 32 x 32 image has 1024 pixel values, but a biscuit tin is described by two: height and
+# width. Representation learning finds a low-dimensional latent space in which such high-level
+# features live, plus a mapping f (the decoder) from a latent point back to an image. Then
+# "make the tin taller" is a step in latent space, not an edit of hundreds of pixels.
+#
+# Reproduces the book's Figure 1-7 (the biscuit-tin dataset) and Figure 1-8 (the decoder f mapping
+# points of a 2-D latent space to images). Each tin is fully described by two numbers, its height
+# and width; a VAE must find such a 2-D description on its own, from pixels alone:
+#
+# $$z \sim \mathcal{N}(0, I_2), \qquad x \mid z \sim \operatorname{ContinuousBernoulli}(f(z)),
+# \qquad q(z \mid x) = \mathcal{N}(\operatorname{encoder}(x))$$
+#
+# PPCA, the linear latent-variable model, is the baseline. Both are fitted to 8-bit images,
+# dequantised, and scored in held-out bits per dimension: PPCA's exactly, the VAE's through its
+# IWAE bound, with the ELBO bound beside it.
 
 # %%
 import time
@@ -54,39 +72,11 @@ from gdl_pyro.data.tins import bits_per_dim, dequantize, make_tins, measure_tins
 from gdl_pyro.models import ppca
 from gdl_pyro.models.vae import fit as fit_vae
 from gdl_pyro.models.vae import latent_direction, linear_readout
-from gdl_pyro.scripting import chapter_args, write_results
 
 SIZE = 32
 
 # %%
-args = chapter_args(
-    "s07_representation",
-    "Representation learning: tins, PPCA and a VAE with a 2-D latent space.",
-    globals(),
-    sizes=[
-        "num_train",
-        "num_test",
-        "num_steps",
-        "batch_size",
-        "lr",
-        "lr_decay",
-        "hidden_dim",
-        "num_particles",
-        "grid",
-        "num_taller",
-        "taller_span",
-        "kl_warmup",
-    ],
-)
-if args.quick:
-    args.num_train, args.num_test, args.num_steps = (
-        min(args.num_train, 1000),
-        min(args.num_test, 200),
-        300,
-    )
-    args.num_particles, args.grid = 5, 6
 pyro.set_rng_seed(args.seed)
-out = args.out_dir
 
 start = time.perf_counter()
 
@@ -286,4 +276,4 @@ if not args.quiet:
     print(
         f"make it taller: measured height +{height_slope:.2f} and width {width_slope:+.2f} per unit step"
     )
-    print(f"{results['seconds']:.0f} s; figures in {out}")
+    print(f"{results['seconds']:.0f} s; figures in {display_path(out)}")

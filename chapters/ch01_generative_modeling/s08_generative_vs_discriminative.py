@@ -1,22 +1,9 @@
 # %% [markdown]
 # # Generative versus discriminative
 #
+# Generative versus discriminative models on the map, and generation on request: a point on Australia.
+#
 # *Book: no figure of its own: generative against discriminative modelling, p(x | y) against p(y | x).*
-#
-# A discriminative model learns where the borders between classes are. A generative model learns
-# what each class looks like, which is more (it needs a density over x) and lets it make new
-# examples of a class on request. The book's example is "generate an apple"; ours is "generate a
-# point on Australia".
-#
-# The chapter's contrast, on the world map with land masses as labels y:
-#
-#     discriminative:  p(y | x)                 "which land mass is this point on?"
-#     generative:      p(x, y) = p(y) p(x | y)  which also answers, by Bayes' rule,
-#                      p(y | x) = p(y) p(x | y) / sum_y' p(y') p(x | y'),
-#                      and can be told what to make: x ~ p(x | y = Australia).
-#
-# A Bayesian logistic regression on random Fourier features (SVI) and a Gaussian mixture per land
-# mass (SVI with enumeration) both classify held-out points; only the second can generate.
 #
 # Run it from the shell (`python s08_generative_vs_discriminative.py --help` lists the flags) or open it in
 # Jupyter as a notebook; the cell tagged `parameters` below holds the settings that both use.
@@ -36,7 +23,40 @@ num_generated = 5000  # conditional samples per land mass
 num_shown = 800  # conditional samples drawn per land mass
 grid_step = 1.0  # degrees between decision-map cells
 num_draws = 200  # guide draws for the ArviZ summary
+# The sizes quick uses for every size not given as a flag or parameter.
+quick_sizes = {
+    "num_data": 3000,
+    "num_heldout": 2000,
+    "num_steps": 200,
+    "logistic_steps": 200,
+    "num_components": 6,
+    "num_generated": 1000,
+    "grid_step": 3.0,
+}
 
+
+# %% tags=["remove-cell"]
+# Plumbing, hidden in the book: flags or injected parameters, quick's sizes, checks.
+from gdl_pyro.scripting import chapter_args, write_results
+
+args = chapter_args("s08_generative_vs_discriminative", globals())
+out = args.out_dir
+
+# %% [markdown]
+# A discriminative model learns where the borders between classes are. A generative model learns
+# what each class looks like, which is more (it needs a density over x) and lets it make new
+# examples of a class on request. The book's example is "generate an apple"; ours is "generate a
+# point on Australia".
+#
+# The chapter's contrast, on the world map with land masses as labels y:
+#
+# - discriminative: $p(y \mid x)$, "which land mass is this point on?"
+# - generative: $p(x, y) = p(y)\, p(x \mid y)$, which also answers, by Bayes' rule,
+#   $$p(y \mid x) = \frac{p(y)\, p(x \mid y)}{\sum_{y'} p(y')\, p(x \mid y')},$$
+#   and can be told what to make: $x \sim p(x \mid y = \text{Australia})$.
+#
+# A Bayesian logistic regression on random Fourier features (SVI) and a Gaussian mixture per land
+# mass (SVI with enumeration) both classify held-out points; only the second can generate.
 
 # %%
 import matplotlib.pyplot as plt
@@ -50,7 +70,6 @@ from gdl_pyro.convert import az
 from gdl_pyro.data import world
 from gdl_pyro.fitting import NoDensityError
 from gdl_pyro.models.classify import fit_class_conditional, fit_logistic
-from gdl_pyro.scripting import chapter_args, write_results
 
 CLASS_COLORS = ["#e6550d", "#3182bd", "#756bb1", "#31a354", "#de2d26"]
 
@@ -90,28 +109,7 @@ def decision_map(ax, predict, title: str, step: float):
 
 
 # %%
-args = chapter_args(
-    "s08_generative_vs_discriminative",
-    "Generative versus discriminative models, and conditional generation.",
-    globals(),
-    sizes=[
-        "num_data",
-        "num_heldout",
-        "num_steps",
-        "logistic_steps",
-        "num_components",
-        "num_generated",
-        "num_shown",
-        "grid_step",
-        "num_draws",
-    ],
-)
-if args.quick:
-    args.num_data, args.num_heldout, args.num_steps, args.num_components = 3000, 2000, 200, 6
-    args.logistic_steps = 200
-    args.num_generated, args.grid_step = 1000, 3.0
 pyro.set_rng_seed(args.seed)
-out = args.out_dir
 
 names = world.LAND_MASSES
 
