@@ -1,0 +1,142 @@
+"""The small models that sections write out by hand equal the library's own.
+
+A section teaches a model by writing it in a cell (the box in s04, the mixture in s05, ...), while
+its family's ``fit`` runs the library's version. These tests hold the two equal: the same trace
+structure (site names, types, observed or not, shapes, plates) and the same log density on the
+same data and parameters, so neither can drift from the other.
+
+The models are taken from the section files themselves: ``section_functions`` parses the file
+with ``ast`` and compiles only its imports and the named functions, so the test reads exactly the
+code the reader reads, and none of the section's fits or figures run.
+
+Also: from s03 on, every section's notebook shows at least one ``pyro.sample``.
+"""
+
+import ast
+
+import pyro
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import TraceEnum_ELBO
+from pyro.poutine.util import site_is_subsample
+
+from gdl_pyro._sealed import sealed
+from gdl_pyro._state import ParamState, seeded
+from gdl_pyro.data import world
+from gdl_pyro.models import box, mixture
+from gdl_pyro.notebooks import CHAPTER, sections
+
+# Log densities are float32 sums of a few hundred terms of order 10 (nats): summed in another
+# order, or with a density written another way (Normal(...).to_event(1) for a diagonal
+# MultivariateNormal), they differ in the 6th or 7th significant digit.
+REL_TOL = 1e-5
+NUM_POINTS = 300
+
+
+def section_functions(section: str, *names: str) -> dict:
+    """The named top-level functions of a section file, compiled with the file's imports only."""
+    path = CHAPTER / f"{section}.py"
+    tree = ast.parse(path.read_text(), filename=str(path))
+    kept = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        or (isinstance(node, ast.FunctionDef) and node.name in names)
+    ]
+    missing = set(names) - {node.name for node in kept if isinstance(node, ast.FunctionDef)}
+    assert not missing, f"{section} defines no {sorted(missing)}"
+    namespace: dict = {}
+    exec(compile(ast.Module(kept, type_ignores=[]), str(path), "exec"), namespace)  # noqa: S102
+    return {name: namespace[name] for name in names}
+
+
+def structure(trace) -> dict:
+    """Each site's type, observed flag, value, batch and event shapes, and plates."""
+    sites = {}
+    for name, site in trace.nodes.items():
+        if site["type"] not in ("sample", "param") or site_is_subsample(site):
+            continue
+        fn = site["fn"] if site["type"] == "sample" else None
+        sites[name] = {
+            "type": site["type"],
+            "observed": site.get("is_observed", False),
+            "value": tuple(site["value"].shape),
+            "batch": None if fn is None else tuple(fn.batch_shape),
+            "event": None if fn is None else tuple(fn.event_shape),
+            "plates": [(frame.name, frame.size) for frame in site.get("cond_indep_stack", ())],
+        }
+    return sites
+
+
+def traces(ours, theirs, args, ours_kwargs, theirs_kwargs, params=None):
+    """Both models traced in one param store holding ``params``; ours replays their latents."""
+    with sealed(), ParamState().active(), seeded(0):
+        for name, value in (params or {}).items():
+            pyro.param(name, value)
+        theirs_trace = poutine.trace(theirs).get_trace(*args, **theirs_kwargs)
+        ours_trace = poutine.trace(poutine.replay(ours, trace=theirs_trace)).get_trace(
+            *args, **ours_kwargs
+        )
+    return ours_trace, theirs_trace
+
+
+def assert_same_program(ours_trace, theirs_trace):
+    assert structure(ours_trace) == structure(theirs_trace)
+    ours, theirs = ours_trace.log_prob_sum(), theirs_trace.log_prob_sum()
+    assert torch.isfinite(theirs)
+    torch.testing.assert_close(ours, theirs, rtol=REL_TOL, atol=0.0)
+
+
+@pytest.fixture(scope="module")
+def points():
+    return world.sample_land(NUM_POINTS, seed=0)
+
+
+def test_s04_box_is_the_library_box(points):
+    section = section_functions("s04_mle", "box_model", "no_guide")
+    margins = {"margin_low": torch.tensor([0.5, 2.0]), "margin_high": torch.tensor([3.0, 0.25])}
+    ours, theirs = traces(section["box_model"], box._margin_model, (points, 10.0), {}, {}, margins)
+    assert_same_program(ours, theirs)
+    # Maximum likelihood: the section's guide samples nothing.
+    guide_trace = poutine.trace(section["no_guide"]).get_trace(points)
+    assert not [site for site in guide_trace.nodes.values() if site["type"] == "sample"]
+
+
+@pytest.mark.parametrize("num_components", [1, 4])
+def test_s05_mixture_is_the_library_mixture(points, num_components):
+    section = section_functions("s05_latent_variables", "mixture_model", "mixture_guide")
+    ours_model, kwargs = section["mixture_model"], {"num_components": num_components}
+    ours, theirs = traces(ours_model, mixture.model, (points,), kwargs, kwargs)
+    assert_same_program(ours, theirs)
+    # The enumerated marginal log p(x, globals), with the assignments summed out.
+    globals_ = {name: theirs.nodes[name]["value"] for name in ("weights", "locs", "scales")}
+    elbo = TraceEnum_ELBO(max_plate_nesting=1)
+    losses = [
+        elbo.loss(poutine.condition(model, data=globals_), _empty, points, **kwargs)
+        for model in (ours_model, mixture.model)
+    ]
+    assert losses[0] == pytest.approx(losses[1], rel=REL_TOL)
+    # The guide is over the globals only.
+    guide = section["mixture_guide"](num_components)
+    with sealed(), ParamState().active(), seeded(0):
+        guide_trace = poutine.trace(guide).get_trace(points, **kwargs)
+    assert {n for n, s in guide_trace.nodes.items() if s["type"] == "sample"} >= set(globals_)
+    assert "assignment" not in guide_trace.nodes
+
+
+def _empty(*args, **kwargs):
+    """A guide with nothing to sample: the globals are conditioned, the assignment enumerated."""
+
+
+@pytest.mark.parametrize(
+    "section", [path for path in sections() if path.name >= "s03"], ids=lambda path: path.stem
+)
+def test_section_notebook_shows_a_pyro_sample(section):
+    import jupytext
+
+    notebook = jupytext.read(section)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert any("pyro.sample(" in source for source in code), (
+        f"{section.name}: no code cell writes a pyro.sample; show the model before the fit"
+    )
