@@ -15,6 +15,7 @@ Also: from s03 on, every section's notebook shows at least one ``pyro.sample``.
 import ast
 
 import pyro
+import pyro.distributions as dist
 import pytest
 import torch
 from pyro import poutine
@@ -24,7 +25,7 @@ from pyro.poutine.util import site_is_subsample
 from gdl_pyro._sealed import sealed
 from gdl_pyro._state import ParamState, seeded
 from gdl_pyro.data import world
-from gdl_pyro.models import box, mixture
+from gdl_pyro.models import box, classify, gaussian, mixture
 from gdl_pyro.notebooks import CHAPTER, sections
 
 # Log densities are float32 sums of a few hundred terms of order 10 (nats): summed in another
@@ -123,6 +124,65 @@ def test_s05_mixture_is_the_library_mixture(points, num_components):
         guide_trace = poutine.trace(guide).get_trace(points, **kwargs)
     assert {n for n, s in guide_trace.nodes.items() if s["type"] == "sample"} >= set(globals_)
     assert "assignment" not in guide_trace.nodes
+
+
+def test_s06_bayesian_box_is_the_library_one(points):
+    section = section_functions("s06_compare_fits", "bayesian_box_model")
+    ours, theirs = traces(section["bayesian_box_model"], box.bayesian_model, (points,), {}, {})
+    assert_same_program(ours, theirs)
+
+
+@pytest.mark.parametrize("num_data", [None, 7])
+def test_s06_gaussian_is_the_library_one(points, num_data):
+    section = section_functions("s06_compare_fits", "gaussian_model")
+    args, kwargs = ((points,), {}) if num_data is None else ((), {"num_data": num_data})
+    ours, theirs = traces(section["gaussian_model"], gaussian.model, args, kwargs, kwargs)
+    assert_same_program(ours, theirs)
+
+
+def test_s08_logistic_regression_is_the_library_one(points):
+    section = section_functions("s08_generative_vs_discriminative", "logistic_model")
+    features = classify.FourierFeatures(num_features=50)(points)
+    labels = torch.arange(NUM_POINTS) % 3
+    kwargs = {"num_classes": 3}
+    ours, theirs = traces(
+        section["logistic_model"], classify.logistic_model, (features, labels), kwargs, kwargs
+    )
+    assert_same_program(ours, theirs)
+
+
+def test_s08_class_conditional_model_is_the_library_fit_s_sum(points):
+    """The joint p(y) p(x | y) equals what fit_class_conditional fits: p(y)'s Dirichlet and
+    Categorical, plus one library mixture per class on that class's points."""
+    section = section_functions("s08_generative_vs_discriminative", "class_conditional_model")
+    model, num_classes, num_components = section["class_conditional_model"], 3, 4
+    labels = torch.arange(NUM_POINTS) % num_classes
+    kwargs = {"num_classes": num_classes, "num_components": num_components}
+    with sealed(), seeded(0):
+        trace = poutine.trace(model).get_trace(points, labels, **kwargs)
+    assert trace.nodes["obs"]["value"].shape == (NUM_POINTS, 2)
+    assert trace.nodes["y"]["is_observed"] and not trace.nodes["assignment"]["is_observed"]
+    values = {n: trace.nodes[n]["value"] for n in ("class_probs", "weights", "locs", "scales")}
+    elbo = TraceEnum_ELBO(max_plate_nesting=2)
+    ours = elbo.loss(poutine.condition(model, data=values), _empty, points, labels, **kwargs)
+    class_probs = values["class_probs"]
+    theirs = -(
+        dist.Dirichlet(torch.ones(num_classes)).log_prob(class_probs)
+        + dist.Categorical(class_probs).log_prob(labels).sum()
+    ).item()
+    for c in range(num_classes):
+        own = {
+            "weights": values["weights"][c, 0],
+            "locs": values["locs"][c],
+            "scales": values["scales"][c],
+        }
+        theirs += TraceEnum_ELBO(max_plate_nesting=1).loss(
+            poutine.condition(mixture.model, data=own),
+            _empty,
+            points[labels == c],
+            num_components=num_components,
+        )
+    assert ours == pytest.approx(theirs, rel=REL_TOL)
 
 
 def _empty(*args, **kwargs):

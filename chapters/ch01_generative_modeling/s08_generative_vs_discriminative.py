@@ -129,6 +129,34 @@ bayes_accuracy = (true_log_joint.argmax(-1) == y_test).double().mean().item()
 
 # %% [markdown]
 # ## The discriminative model: p(y | x) and nothing more
+# The Pyro program: a multinomial logistic regression on features $\phi(x)$ of each point
+# (random Fourier features, `FourierFeatures`, on which a linear model can draw curved borders).
+# The coefficients and biases are latent, with Normal(0, 3²) priors; each label `"y"` is observed
+# under the plate `"data"`. The points themselves appear only as the features the labels are
+# conditioned on: nothing here is a distribution over x, so this model cannot make a point.
+#
+# The guide: `AutoNormal`, a mean-field Gaussian over the coefficients and biases.
+# `fit_logistic` fits this program by SVI (`tests/test_section_models.py` holds it equal to the
+# library's `classify.logistic_model`).
+
+# %%
+import pyro.distributions as dist
+from pyro.infer.autoguide import AutoNormal
+
+from gdl_pyro import show
+from gdl_pyro.models.classify import FourierFeatures
+
+
+def logistic_model(features, labels=None, *, num_classes):
+    num_features = features.shape[1]
+    coef = pyro.sample("coef", dist.Normal(torch.zeros(num_features, num_classes), 3.0).to_event(2))
+    bias = pyro.sample("bias", dist.Normal(torch.zeros(num_classes), 3.0).to_event(1))
+    with pyro.plate("data", len(features)):
+        return pyro.sample("y", dist.Categorical(logits=features @ coef + bias), obs=labels)
+
+
+logistic_guide = AutoNormal(logistic_model, init_scale=0.01)
+show.trace_shapes(logistic_model, FourierFeatures()(x), y, num_classes=len(names))
 
 # %%
 discriminative = fit_logistic(
@@ -165,6 +193,45 @@ bias_summary = az.summary(idata, var_names=["bias"], kind="stats")
 
 # %% [markdown]
 # ## The generative model: p(y) p(x | y), a mixture of Gaussians per land mass
+# The Pyro program: class probabilities with a flat Dirichlet prior; for each class (the plate
+# `"classes"`) the mixture of s05, its weights, centres and scales; then for each point its label
+# `"y"` (observed), its component `"assignment"` within that class (latent, summed out by
+# enumeration) and the point `"obs"` itself (observed). Centres and scales are in units of the
+# map's half-extent, as in s05. Here x is a random variable, so the model can make points: run it
+# with `y` fixed and `x=None`.
+#
+# Given the labels, the posterior factorises: p(y)'s parameters depend on the label counts only
+# (the Dirichlet(1) posterior mean is (count + 1) / (N + classes)) and each class's mixture on
+# that class's points only. So `fit_class_conditional` fits it as one s05 mixture per class, by
+# SVI with an `AutoNormal` guide over each class's globals, and keeps the guide's median (the test
+# holds this joint program's log density equal to that sum of the library's mixtures).
+
+# %%
+import math
+
+from pyro.infer import config_enumerate
+
+from gdl_pyro.models.gaussian import HALF_EXTENT
+
+
+@config_enumerate
+def class_conditional_model(x, y, *, num_classes, num_components):
+    class_probs = pyro.sample("class_probs", dist.Dirichlet(torch.ones(num_classes)))
+    with pyro.plate("classes", num_classes, dim=-2):
+        weights = pyro.sample("weights", dist.Dirichlet(torch.ones(1, num_components)))
+        with pyro.plate("components", num_components, dim=-1):
+            locs = pyro.sample("locs", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+            scales = pyro.sample(
+                "scales", dist.LogNormal(math.log(0.1) * torch.ones(2), 1.0).to_event(1)
+            )
+    with pyro.plate("data", len(y), dim=-1):
+        y = pyro.sample("y", dist.Categorical(class_probs), obs=y)
+        assignment = pyro.sample("assignment", dist.Categorical(weights.squeeze(-2)[y]))
+        centre, spread = locs[y, assignment] * HALF_EXTENT, scales[y, assignment] * HALF_EXTENT
+        return pyro.sample("obs", dist.Normal(centre, spread).to_event(1), obs=x)
+
+
+show.trace_shapes(class_conditional_model, x, y, num_classes=len(names), num_components=3)
 
 # %%
 generative = fit_class_conditional(
