@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHAPTER := chapters/ch01_generative_modeling
 OUT := outputs/ch01
 
-.PHONY: help setup ch01 quick notebooks book lab test test-fast lint format bench clean
+.PHONY: help setup ch01 quick notebooks book lab test test-fast lint format seeds bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,11 +29,18 @@ ch01: $(STAMP)  ## Run every chapter-1 section as a script, in reading order; ou
 quick: $(STAMP)  ## The same as ch01 with --quick (seconds per script)
 	$(PY) -m gdl_pyro.run_chapter --quick --out-root $(OUT)
 
+# The notebooks and the book keep their own results (figures, results.json) under their own
+# folders, NOTEBOOKS/<section>/; they never write make ch01's outputs/ch01. SECTIONS picks some
+# sections (e.g. SECTIONS=s01_hello_world); a QUICK=1 build says so on every page.
+NOTEBOOKS ?= outputs/notebooks
+BOOK ?= outputs/book
+SECTIONS ?=
+
 notebooks: $(STAMP)  ## Run every section as a notebook into outputs/notebooks/ (QUICK=1: small sizes)
-	$(PY) -m gdl_pyro.notebooks execute $(if $(QUICK),--quick,) --out-dir outputs/notebooks
+	$(PY) -m gdl_pyro.notebooks execute $(if $(QUICK),--quick,) --out-dir $(NOTEBOOKS) $(SECTIONS)
 
 book: notebooks  ## The chapter as a static site from the executed notebooks: outputs/book/index.html
-	$(PY) -m gdl_pyro.notebooks book --notebooks outputs/notebooks --out-dir outputs/book
+	$(PY) -m gdl_pyro.notebooks book --notebooks $(NOTEBOOKS) --out-dir $(BOOK) $(SECTIONS)
 
 lab: $(STAMP)  ## Open the chapter in JupyterLab (installed into .venv on first use)
 	$(PY) -m pip install --quiet jupyterlab
@@ -60,6 +67,11 @@ lint: $(STAMP)  ## ruff check and format check
 format: $(STAMP)  ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The "who wins" lines of s06 and s09 rest on these runs: each section's contenders trained again
+# on seeds 0-4, stored in src/gdl_pyro/data/seed_runs.json, which the sections read.
+seeds: $(STAMP)  ## Train s06's and s09's contenders on 5 seeds; store the runs the sections quote
+	$(PY) -m gdl_pyro.seed_runs
 
 bench: $(STAMP)  ## Print benchmark numbers (sampling speed, fitting speed)
 	$(PY) benchmarks/run.py
