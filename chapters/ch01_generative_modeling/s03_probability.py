@@ -103,6 +103,29 @@ plots.map_legend(ax, ncol=2)
 plots.save(ax.figure, out / "parametric_family.png")
 
 # %% [markdown]
+# The family as a Pyro program: theta is the box's corners `low` and `high`, and each point is an
+# observed site `"obs"` under the plate `"data"`, which says the points are independent given
+# theta. Pyro computes the log-likelihood from the program's trace, the sum of the log densities
+# of its sites: the same number as `box.log_likelihood` above.
+
+# %%
+import pyro
+from pyro import poutine
+
+from gdl_pyro.distributions import UniformBox
+
+
+def box_family(x, *, low, high):
+    with pyro.plate("data", len(x)):
+        return pyro.sample("obs", UniformBox(low, high), obs=x)
+
+
+trace = poutine.trace(box_family).get_trace(x, low=low, high=high)
+loglik_from_trace = trace.log_prob_sum().item()
+loglik_mle = box.log_likelihood(x, low, high).item()
+{"log L from Pyro's trace": loglik_from_trace, "box.log_likelihood": loglik_mle}
+
+# %% [markdown]
 # ## Likelihood versus log-likelihood
 # The likelihood of N points is a product of N densities, each about 1/60000: it underflows
 # to exactly 0 in float64 long before N reaches a few thousand. The log-likelihood is a sum

@@ -131,6 +131,61 @@ fits = [
 ]
 
 # %% [markdown]
+# ## Two Bayesian programs: the box and the Gaussian with their priors
+# A Bayesian model makes the parameters random variables, `pyro.sample` sites with priors, where
+# s04's box had `pyro.param`s.
+#
+# The Bayesian box: a flat prior on each edge over the map. A box that misses a point has
+# likelihood 0, so the posterior lives on boxes that contain the data: the bounding box widened
+# by a margin on each side, with a flat prior from 0 to the room left to the map's edge.
+#
+# The Gaussian: a centre `"loc"` with a Normal prior, two scales with half-normal priors, and the
+# correlation's Cholesky factor with an LKJ(2) prior, which leans towards no correlation. The
+# latent sites are in units of the map's half-extent (180, 90 degrees), so that every prior and
+# every posterior is of order 1; the observations are in degrees.
+#
+# **No guide for NUTS**: it samples the posterior itself. `box.fit(x, method="nuts")` and
+# `gaussian.fit(x, method="nuts")` sample these programs, and `gaussian.fit(x, method="vi")` fits
+# the Gaussian's with an `AutoMultivariateNormal` guide, a full-rank Gaussian over the latent
+# sites (`tests/test_section_models.py` holds each program equal to the library's).
+
+# %%
+import pyro.distributions as dist
+import torch
+
+from gdl_pyro import show
+from gdl_pyro.distributions import UniformBox
+from gdl_pyro.models.gaussian import HALF_EXTENT
+
+
+def bayesian_box_model(x):
+    lowest, highest = x.min(0).values, x.max(0).values
+    room_low = lowest - torch.tensor([-180.0, -90.0])  # to the map's edges
+    room_high = torch.tensor([180.0, 90.0]) - highest
+    margin_low = pyro.sample("margin_low", dist.Uniform(torch.zeros(2), room_low).to_event(1))
+    margin_high = pyro.sample("margin_high", dist.Uniform(torch.zeros(2), room_high).to_event(1))
+    with pyro.plate("data", len(x)):
+        return pyro.sample("obs", UniformBox(lowest - margin_low, highest + margin_high), obs=x)
+
+
+def gaussian_model(x=None, *, num_data=None):
+    num_data = len(x) if x is not None else num_data
+    loc = pyro.sample("loc", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+    scale = pyro.sample("scale", dist.HalfNormal(torch.ones(2)).to_event(1))
+    corr_cholesky = pyro.sample("corr_cholesky", dist.LKJCholesky(2, torch.tensor(2.0)))
+    scale_tril = (scale * HALF_EXTENT).unsqueeze(-1) * corr_cholesky  # diag(scale) L
+    with pyro.plate("data", num_data):
+        return pyro.sample(
+            "obs", dist.MultivariateNormal(loc * HALF_EXTENT, scale_tril=scale_tril), obs=x
+        )
+
+
+show.trace_shapes(gaussian_model, x)
+
+# %%
+show.plate_diagram(gaussian_model, x, title="The Bayesian Gaussian: three latent sites, N points")
+
+# %% [markdown]
 # ## NUTS: the Bayesian box, the Gaussian and a small mixture
 # Every chain starts from its own point, uniform in (-2, 2) on the unconstrained scale as Stan
 # does, so that r_hat can tell when chains have not found the same posterior. A mixture's

@@ -101,6 +101,23 @@ plots.save(fig, out / "fig1_7_tins.png")
 # ## The linear baseline: PPCA
 # Probabilistic PCA is the latent-variable model with a linear f. Its maximum-likelihood
 # solution is closed form; its exact posterior gives each image's latent mean.
+#
+# The Pyro program, the library's own source: per image (the plate `"data"`) a latent z with a
+# standard Normal prior and the observed pixels, Normal around the linear map W z + mu. W, mu and
+# sigma are `pyro.param`s. **No guide**: the closed form maximises the likelihood with z
+# integrated out (`ppca.marginal_model`), and the posterior of z is exact.
+
+# %%
+from gdl_pyro import show
+from gdl_pyro.models.vae import VAE
+
+show.source(ppca.model)
+
+# %%
+show.trace_shapes(ppca.model, x)
+
+# %%
+show.plate_diagram(ppca.model, x, title="PPCA: a latent z and the observed pixels per image")
 
 # %%
 ppca_fit = ppca.fit(x)  # the closed form
@@ -114,6 +131,12 @@ _, r2_ppca = linear_readout(ppca_fit.posterior(x_test).loc, test_labels)
 # In `elbo_trace.png` the ELBO settles within a few hundred steps; the later steps change it
 # by little but keep arranging the latent space (a 300-step `--quick` run reads width back
 # with R^2 near 0.9, the full run near 0.98).
+#
+# The model and its guide, the library's own source (`annealing_factor` weighs the KL term
+# during a warm-up; 1 is the true ELBO):
+
+# %%
+show.source(VAE.model, VAE.guide)
 
 # %%
 vae = fit_vae(
@@ -145,6 +168,16 @@ if args.kl_warmup > 0:
 # Minibatch noise fills the axes: the legend goes below them, not over the curve.
 fig.axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
 plots.save(fig, out / "elbo_trace.png")
+
+# %% [markdown]
+# The fitted VAE's trace on a minibatch of 64 images: the decoder's weights, and per image a
+# latent z and the observed pixels.
+
+# %%
+show.trace_shapes(vae.vae.model, x, batch_size=64)
+
+# %%
+show.plate_diagram(vae.vae.model, x, batch_size=64, title="The VAE: a latent z per image")
 
 # %% [markdown]
 # ## One number for both models: held-out bits per dimension

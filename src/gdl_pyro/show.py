@@ -9,7 +9,8 @@ code and structure, taken at run time rather than pasted, so what the page shows
   shapes (``Trace.format_shapes``), with the plates each site sits in.
 - ``plate_diagram(model, *args, **kwargs)``: the model's graph as a matplotlib Figure: latent
   sites as circles, observed ones shaded, ``pyro.param`` values as small squares, plates as
-  boxes labelled with their size. It is drawn from Pyro's own ``get_model_relations`` (what
+  boxes labelled with their size (a network's weights, from ``pyro.module``, are left out).
+  It is drawn from Pyro's own ``get_model_relations`` (what
   ``pyro.render_model`` draws), with matplotlib rather than Graphviz: ``render_model`` needs
   Graphviz's ``dot`` program, which pip cannot install, so a learner would have to install it
   by hand.
@@ -135,6 +136,10 @@ def plate_diagram(model: Callable, *args, title: str | None = None, **kwargs):
     """
     relations = _run(get_model_relations, model, args, kwargs)
     spec = generate_graph_specification(relations, render_params=True)
+    # A network's weights (pyro.module's "name$$$layer.weight") are not drawn one by one.
+    networks = {node for node in spec["node_data"] if "$$$" in node}
+    spec["node_data"] = {n: d for n, d in spec["node_data"].items() if n not in networks}
+    spec["edge_list"] = [edge for edge in spec["edge_list"] if not networks & set(edge)]
     sizes = _plate_sizes(model, args, kwargs)
     nodes = list(spec["node_data"])
     plates_of = {node: () for node in nodes}
