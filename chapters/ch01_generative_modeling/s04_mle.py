@@ -102,7 +102,10 @@ x = world.sample_land(args.num_data)
 show.trace_shapes(box_model, x)
 
 # %%
-show.plate_diagram(box_model, x, title="The box: two parameters, N observed points")
+plots.save(
+    show.plate_diagram(box_model, x, title="The box: two parameters, N observed points"),
+    out / "plate_diagram.png",
+)
 
 # %% [markdown]
 # ## Closed form and Pyro agree

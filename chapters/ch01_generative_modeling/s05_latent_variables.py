@@ -125,8 +125,11 @@ def mixture_guide(num_components):
 show.trace_shapes(mixture_model, x, num_components=3)
 
 # %%
-show.plate_diagram(
-    mixture_model, x, num_components=3, title="The mixture: a latent component per point"
+plots.save(
+    show.plate_diagram(
+        mixture_model, x, num_components=3, title="The mixture: a latent component per point"
+    ),
+    out / "plate_diagram.png",
 )
 
 # %% [markdown]

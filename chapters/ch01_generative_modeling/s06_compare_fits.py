@@ -183,7 +183,12 @@ def gaussian_model(x=None, *, num_data=None):
 show.trace_shapes(gaussian_model, x)
 
 # %%
-show.plate_diagram(gaussian_model, x, title="The Bayesian Gaussian: three latent sites, N points")
+plots.save(
+    show.plate_diagram(
+        gaussian_model, x, title="The Bayesian Gaussian: three latent sites, N points"
+    ),
+    out / "plate_diagram_gaussian.png",
+)
 
 # %% [markdown]
 # ## NUTS: the Bayesian box, the Gaussian and a small mixture

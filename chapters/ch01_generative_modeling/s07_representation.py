@@ -117,7 +117,10 @@ show.source(ppca.model)
 show.trace_shapes(ppca.model, x)
 
 # %%
-show.plate_diagram(ppca.model, x, title="PPCA: a latent z and the observed pixels per image")
+plots.save(
+    show.plate_diagram(ppca.model, x, title="PPCA: a latent z and the observed pixels per image"),
+    out / "plate_diagram_ppca.png",
+)
 
 # %%
 ppca_fit = ppca.fit(x)  # the closed form
@@ -177,7 +180,10 @@ plots.save(fig, out / "elbo_trace.png")
 show.trace_shapes(vae.vae.model, x, batch_size=64)
 
 # %%
-show.plate_diagram(vae.vae.model, x, batch_size=64, title="The VAE: a latent z per image")
+plots.save(
+    show.plate_diagram(vae.vae.model, x, title="The VAE: a latent z per image"),
+    out / "plate_diagram_vae.png",
+)
 
 # %% [markdown]
 # ## One number for both models: held-out bits per dimension

@@ -123,6 +123,22 @@ peers = [
 # Fitted by maximum likelihood (SVI with an empty guide). Each step's minibatch is jittered by
 # 0.6 degrees of Gaussian noise (noise regularisation): without it the network sharpens onto
 # single training points and the held-out NLL suffers.
+#
+# The Pyro program: the network, registered with `pyro.module` so that SVI trains its weights,
+# and the two observed sites under the plate `"data"`, latitude first, then longitude given it.
+# **No guide: maximum likelihood** (nothing is latent). `autoregressive.fit` fits this program
+# (`tests/test_section_models.py` holds the two equal).
+
+# %%
+from gdl_pyro import show
+
+
+def autoregressive_model(x, module, batch_size=None):
+    pyro.module(module.name, module)
+    with pyro.plate("data", len(x), subsample_size=batch_size) as index:
+        lat = pyro.sample("lat", module.lat_distribution(), obs=x[index, 1])
+        pyro.sample("lon", module.lon_distribution(lat), obs=x[index, 0])
+
 
 # %%
 # Minibatches of 512 points: measured at 4,000 steps, a held-out gap of 0.157 nats in 18 s, where
@@ -130,10 +146,21 @@ peers = [
 ar_fit = autoregressive.fit(x, num_steps=args.ar_steps, batch_size=512, **common)
 
 # %% [markdown]
+# The fitted program's trace on a minibatch of 512: the network's parameters, and one latitude
+# and one longitude per point.
+
+# %%
+show.trace_shapes(autoregressive_model, x, ar_fit.module, batch_size=512)
+
+# %% [markdown]
 # ## Explicit and tractable: a normalizing flow
 # Zuko's neural spline flow: three monotonic rational-quadratic spline transforms, each computed
 # by a masked network from the coordinate before it, over a standard Normal base. Pyro wraps the
-# flow's density and fits it by maximum likelihood, again SVI with an empty guide.
+# flow's density and fits it by maximum likelihood, again SVI with an empty guide. The program,
+# the library's own source:
+
+# %%
+show.source(flow.model)
 
 # %%
 flow_fit = flow.fit(x, num_steps=args.flow_steps, **common)
@@ -144,7 +171,11 @@ flow_fit = flow.fit(x, num_steps=args.flow_steps, **common)
 # encoder MLP for the amortised guide q(z | x); SVI maximises the ELBO. p(x) is an integral over
 # z with no closed form, so the table gets the IWAE bound with 250 particles: a lower bound
 # on log p(x), so its NLL is an *upper bound*. With a 2-D latent the integral can also be done on
-# a grid over z, which checks the bound: it must not beat the quadrature.
+# a grid over z, which checks the bound: it must not beat the quadrature. The model and its
+# guide, the library's own source:
+
+# %%
+show.source(vae_points.model, vae_points.guide)
 
 # %%
 vae_fit = vae_points.fit(x, num_steps=args.vae_steps, **common)
@@ -162,6 +193,19 @@ vae_check = {
     "quadrature_nll": -vae_fit.log_prob_quadrature(probe).mean().item(),
 }
 vae_check
+
+# %% [markdown]
+# The VAE's structure: per point (the plate `"data"`) a latent z and the observed point, and the
+# fitted model's trace on 1,000 points (the networks' weights are its parameters).
+
+# %%
+show.trace_shapes(vae_points.model, x[:1000], vae=vae_fit.vae)
+
+# %%
+save(
+    show.plate_diagram(vae_points.model, x[:1000], vae=vae_fit.vae, title="The VAE on points"),
+    out / "plate_diagram_vae.png",
+)
 
 # %% [markdown]
 # ## Explicit but approximate: an energy-based model
@@ -201,6 +245,12 @@ vae_check
 # the global part for `energy_fit.sample`: how much mass each continent gets, which is why the
 # fit's own samples (`land_mass_by_nuts`) agree with quadrature. In 2-D quadrature can weigh the
 # continents; in 784 dimensions no grid can, which is why sampling an EBM is hard.
+#
+# The NCE program that trains the energy, the library's own source (no guide: maximum likelihood
+# of the labels):
+
+# %%
+show.source(energy.nce_model)
 
 # %%
 energy_fit = energy.fit(x, num_steps=args.energy_steps, **common)
@@ -249,7 +299,11 @@ energy_check
 # the diffusion model's variational bound: its NLL is an *upper bound*. The network is trained on
 # Ho et al.'s simplified loss, itself a Pyro model (the noise observed under a Normal around the
 # prediction). `diffusion_check` computes the bound a second way, each step's KL in closed
-# form; the two estimates must agree within their standard errors.
+# form; the two estimates must agree within their standard errors. The reverse chain and its
+# guide, the library's own source:
+
+# %%
+show.source(diffusion.model, diffusion.guide)
 
 # %%
 diffusion_fit = diffusion.fit(x, num_steps=args.diffusion_steps, **common)
@@ -276,7 +330,11 @@ diffusion_check
 # estimate of the GAN's NLL. To show the KDE's share, the table runs the same procedure on
 # 20,000 of p_data's own samples: a perfect model would score that gap, not 0
 # (`gan_kde_of_samples` in results.json). It punishes every stretch of land that the GAN leaves empty, which
-# is the point of scoring a GAN at all.
+# is the point of scoring a GAN at all. The generator as a Pyro program, the library's own
+# source:
+
+# %%
+show.source(gan.model)
 
 # %%
 gan_fit = gan.fit(x, num_steps=args.gan_steps, **common)

@@ -195,7 +195,8 @@ def plate_diagram(model: Callable, *args, title: str | None = None, **kwargs):
         shade = "0.8" if data["is_observed"] else "white"
         ax.add_patch(Circle((x, y), radius, fc=shade, ec="k", lw=1.0))
         ax.text(x, y + 0.04, node, ha="center", va="center", fontsize=8)
-        ax.text(x, y - 0.17, data["distribution"], ha="center", va="center", fontsize=5.5)
+        name = data["distribution"]
+        ax.text(x, y - 0.17, name, ha="center", va="center", fontsize=5.5 if len(name) < 13 else 4)
     xs = [x for x, _ in positions.values()]
     ys = [y for _, y in positions.values()]
     ax.set_xlim(min(xs) - 0.9, max(xs) + 0.9)
