@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from gdl_pyro import seed_runs
+
 # Every test here runs a chapter script or reads them all: `make test-fast` leaves the file out.
 pytestmark = pytest.mark.slow
 
@@ -309,7 +311,9 @@ def test_s06_compare_fits(tmp_path):
     covered = [row for row in models.values() if row["heldout_missed"] == 0]
     best = min(covered, key=lambda row: row["gap_nats"])
     assert results["verdict"].startswith(f"best fit: {best['name']}, gap {best['gap_nats']:.3f}")
-    # The baselines are scikit-learn's KDE and EM mixture, by what they are, not by a name.
+    # The verdict over seeds is the stored runs' (make seeds), computed when the section runs.
+    assert results["seed_verdict"] == seed_runs.verdict("s06")
+    # The baselines are the KDE and scikit-learn's EM mixture, by what they are, not by a name.
     baselines = set(results["baselines"])
     assert len(baselines) == 2 and baselines <= set(models)
     assert any(name.startswith("KDE") for name in baselines) and "mixture K=4 (EM)" in baselines
@@ -362,6 +366,8 @@ def test_s09_taxonomy(tmp_path):
     results, wall = timed_run_script("s09_taxonomy.py", tmp_path)
     assert results["entropy_bound"] == pytest.approx(LOG_LAND_AREA, abs=1e-3)
     assert results["num_train"] == 1500
+    # The verdict over seeds is the stored runs' (make seeds), computed when the section runs.
+    assert results["seed_verdict"] == seed_runs.verdict("s09")
     rows = {row["name"]: row for row in results["families"]}
     keys = {
         "name",
