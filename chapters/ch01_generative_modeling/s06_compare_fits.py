@@ -442,9 +442,7 @@ pd.DataFrame(table).set_index("name")[["gap_nats", "accuracy", "coverage", "fit_
 seed_verdict = seed_runs.verdict("s06")
 if not args.quiet:
     print(seed_runs.sentence(seed_verdict))
-pd.DataFrame(seed_verdict["gaps_by_seed"], index=seed_verdict["seeds"]).rename_axis(
-    "seed"
-).round(3)
+pd.DataFrame(seed_verdict["gaps_by_seed"], index=seed_verdict["seeds"]).rename_axis("seed").round(3)
 
 # %% [markdown]
 # EM at K = 30 takes a tenth of a second; the VI mixture with the same K takes about five.
