@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["PixelPCA", "pixel_pca", "plot_manifold"]
 
@@ -123,6 +124,8 @@ def plot_manifold(
         pixel_ax = fig.add_subplot(rows, 2, 2 * row + 1, projection="3d")
         pixel_ax.scatter(*pixel_points.T, depthshade=False, **colour)
         pixel_ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1], zlabel=axis_labels[2])
+        for axis in (pixel_ax.xaxis, pixel_ax.yaxis, pixel_ax.zaxis):
+            axis.set_major_locator(MaxNLocator(4))  # the default crowds the foreshortened axes
         pixel_ax.set_title(f"pixel space, first 3 principal components: by {name}")
         pixel_ax.view_init(*view)
         # Shrunk inside its box, so the z label stays clear of the latent panel beside it.
