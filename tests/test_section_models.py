@@ -240,3 +240,72 @@ def shown_sources(section, code: list[str]) -> list[str]:
                 objs = [eval(ast.unparse(arg), namespace) for arg in node.args]  # noqa: S307
                 shown.append(show.source(*objs))
     return shown
+
+
+# The sections fit their written programs with the family's own ``fit`` (``model=``). The same
+# program under the same seed gives the same fit, to the last bit: same draws, same losses.
+TINY_NUTS = {"num_samples": 8, "warmup_steps": 8, "num_chains": 1, "seed": 0, "quiet": True}
+
+
+def assert_same_draws(ours, theirs):
+    assert ours.draws.keys() == theirs.draws.keys()
+    for name in theirs.draws:
+        torch.testing.assert_close(ours.draws[name], theirs.draws[name], rtol=0.0, atol=0.0)
+
+
+def test_s06_fits_its_bayesian_box_as_box_fit_does(points):
+    section = section_functions("s06_compare_fits", "bayesian_box_model")
+    fits = [
+        box.fit(points, method="nuts", model=model, **TINY_NUTS)
+        for model in (section["bayesian_box_model"], None)
+    ]
+    assert_same_draws(*fits)
+
+
+@pytest.mark.parametrize("method", ["nuts", "vi"])
+def test_s06_fits_its_gaussian_as_gaussian_fit_does(points, method):
+    section = section_functions("s06_compare_fits", "gaussian_model")
+    vi = {"num_steps": 20, "num_draws": 10, "seed": 0, "quiet": True}
+    options = TINY_NUTS if method == "nuts" else vi
+    fits = [
+        gaussian.fit(points, method=method, model=model, **options)
+        for model in (section["gaussian_model"], None)
+    ]
+    assert_same_draws(*fits)
+    assert fits[0].losses == fits[1].losses
+
+
+def test_s08_fits_its_logistic_regression_as_fit_logistic_does(points):
+    section = section_functions("s08_generative_vs_discriminative", "logistic_model")
+    labels = torch.arange(NUM_POINTS) % 3
+    fits = [
+        classify.fit_logistic(
+            points,
+            labels,
+            num_classes=3,
+            features=classify.FourierFeatures(num_features=50),
+            num_steps=20,
+            seed=0,
+            quiet=True,
+            model=model,
+        )
+        for model in (section["logistic_model"], None)
+    ]
+    assert fits[0].losses == fits[1].losses
+    ours, theirs = fits[0].svi.params, fits[1].svi.params
+    assert ours.keys() == theirs.keys()
+    for name in theirs:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=0.0, atol=0.0)
+
+
+def test_s09_fits_its_autoregressive_model_as_autoregressive_fit_does(points):
+    section = section_functions("s09_taxonomy", "autoregressive_model")
+    options = {"num_components": 4, "hidden_dim": 8, "num_lat_bins": 36, "batch_size": 64}
+    fits = [
+        autoregressive.fit(points, num_steps=20, seed=0, quiet=True, model=model, **options)
+        for model in (section["autoregressive_model"], None)
+    ]
+    assert fits[0].losses == fits[1].losses
+    ours, theirs = fits[0].module.state_dict(), fits[1].module.state_dict()
+    for name in theirs:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=0.0, atol=0.0)

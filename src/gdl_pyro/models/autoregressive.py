@@ -33,6 +33,7 @@ arXiv:1907.08982.
 
 import itertools
 import math
+from collections.abc import Callable
 
 import pyro
 import pyro.distributions as dist
@@ -224,6 +225,10 @@ def model(x=None, *, module: Autoregressive, num_data=None, batch_size=None):
     return torch.stack([lon, lat], dim=-1)
 
 
+# ``fit``'s own ``model`` argument (a copy of the program) shadows the module's ``model`` there.
+_MODEL = model
+
+
 def fit(
     x,
     *,
@@ -238,6 +243,7 @@ def fit(
     num_steps: int = 4000,
     batch_size: int = 1024,
     lr: float = 3e-3,
+    model: Callable | None = None,
 ) -> AutoregressiveFit:
     """Maximum likelihood by SVI with an empty guide, on noisy minibatches: the fit interface.
 
@@ -255,10 +261,14 @@ def fit(
         Adam steps, points per minibatch, and the starting learning rate, which falls to 0 along
         a cosine (``gdl_pyro.infer.cosine_adam``). Losses are the NLL per point of each noisy
         minibatch.
+    model : callable, optional
+        The program to fit, ``model(x, module, batch_size)``: this module's ``model`` by default,
+        or a copy of it with the same sites, such as the one s09 writes out (the same program
+        gives the same fit).
     """
     module, result = fit_network(
         lambda: Autoregressive(num_components, hidden_dim, num_frequencies, num_lat_bins),
-        lambda x, module, batch_size: model(x, module=module, batch_size=batch_size),
+        model or (lambda x, module, batch_size: _MODEL(x, module=module, batch_size=batch_size)),
         x,
         seed=seed,
         quiet=quiet,

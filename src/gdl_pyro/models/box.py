@@ -12,6 +12,7 @@ minimising the negative log-likelihood with Pyro, as one would for a model with 
 """
 
 import math
+from collections.abc import Callable
 
 import pyro
 import pyro.distributions as dist
@@ -126,7 +127,7 @@ def _no_latents(x, init_margin):
 # The options of each method and their defaults (``method_options`` refuses the others).
 _METHODS = {
     "mle": {"num_steps": 500, "lr": 0.1, "init_margin": 10.0},
-    "nuts": {"num_samples": 500, "warmup_steps": 500, "num_chains": 2},
+    "nuts": {"num_samples": 500, "warmup_steps": 500, "num_chains": 2, "model": None},
 }
 
 
@@ -143,6 +144,7 @@ def fit(
     num_samples: int | None = None,
     warmup_steps: int | None = None,
     num_chains: int | None = None,
+    model: Callable | None = None,
 ) -> BoxFit | NUTSFit:
     """Fit the box: by maximum likelihood with Pyro's SVI (``method="mle"``) or by NUTS.
 
@@ -167,6 +169,9 @@ def fit(
         Starting margin around the bounding box, in degrees, finite and > 0 (MLE; 10).
     num_samples, warmup_steps, num_chains : int
         NUTS draws per chain, warm-up steps and chains (500, 500, 2).
+    model : callable, optional
+        The program NUTS samples: ``bayesian_model`` by default, or a copy of it with the same
+        sites, such as the one s06 writes out (the same program gives the same draws).
     """
     options = method_options(
         method,
@@ -177,6 +182,7 @@ def fit(
             "num_samples": num_samples,
             "warmup_steps": warmup_steps,
             "num_chains": num_chains,
+            "model": model,
         },
         _METHODS,
     )
@@ -187,7 +193,7 @@ def fit(
             return nuts_fit(
                 "box (NUTS)",
                 "box",
-                bayesian_model,
+                options.pop("model") or bayesian_model,
                 setup,
                 lambda margin_low, margin_high: UniformBox(
                     lowest - margin_low, highest + margin_high

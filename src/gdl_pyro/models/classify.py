@@ -14,6 +14,7 @@ The features embed longitude as (cos, sin) so that both models see the dateline 
 
 import math
 import numbers
+from collections.abc import Callable
 
 import pyro
 import pyro.distributions as dist
@@ -182,6 +183,7 @@ def fit_logistic(
     device=None,
     num_steps: int = 1500,
     lr: float = 0.05,
+    model: Callable | None = None,
 ) -> LogisticFit:
     """Fit the Bayesian logistic regression p(y | x) by SVI (AutoNormal): the fit interface.
 
@@ -198,16 +200,21 @@ def fit_logistic(
         As for every fit.
     num_steps, lr : int, float
         SVI steps and Adam's learning rate.
+    model : callable, optional
+        The program to fit, ``model(features, labels, num_classes=...)``: ``logistic_model`` by
+        default, or a copy of it with the same sites, such as the one s08 writes out (the same
+        program gives the same fit).
     """
     num_classes = as_count(num_classes, "num_classes", minimum=2)
     features = features or FourierFeatures()
+    model = model or logistic_model
     with preamble(points, seed=seed, device=device, check=_as_points) as setup:
         phi = features(setup.x.cpu()).to(setup.device)
         labels = _check_labels(labels, len(phi), num_classes).to(setup.device)
-        guide = AutoNormal(logistic_model, init_scale=0.01)
+        guide = AutoNormal(model, init_scale=0.01)
         scale = 1.0 / len(phi)
         svi = fit_svi(
-            poutine.scale(logistic_model, scale=scale),
+            poutine.scale(model, scale=scale),
             poutine.scale(guide, scale=scale),
             phi,
             labels,

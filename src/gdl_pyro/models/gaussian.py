@@ -13,6 +13,8 @@ The latent sites are dimensionless: "loc" and "scale" are in units of the map's 
 need no tuning for the units; ``in_degrees`` converts. Observations are in degrees.
 """
 
+from collections.abc import Callable
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -87,6 +89,10 @@ def model(x=None, *, num_data=None, cov=None):
         )
 
 
+# ``fit``'s own ``model`` argument (a copy of the program) shadows the module's ``model`` there.
+_MODEL = model
+
+
 def in_degrees(loc, scale) -> tuple[torch.Tensor, torch.Tensor]:
     """Convert "loc" and "scale" site values from map units to degrees."""
     half_extent = HALF_EXTENT.to(loc.device)
@@ -132,8 +138,8 @@ class GaussianFit(PointFit):
 # The options of each method and their defaults (``method_options`` refuses the others).
 _METHODS = {
     "mle": {},
-    "nuts": {"num_samples": 500, "warmup_steps": 500, "num_chains": 2},
-    "vi": {"num_steps": 1500, "lr": 0.02, "num_draws": 1000},
+    "nuts": {"num_samples": 500, "warmup_steps": 500, "num_chains": 2, "model": None},
+    "vi": {"num_steps": 1500, "lr": 0.02, "num_draws": 1000, "model": None},
 }
 
 
@@ -150,6 +156,7 @@ def fit(
     num_samples: int | None = None,
     warmup_steps: int | None = None,
     num_chains: int | None = None,
+    model: Callable | None = None,
 ) -> GaussianFit | NUTSFit | VIFit:
     """Fit the 2-D Gaussian: closed-form MLE, NUTS, or VI (the fit interface of every family).
 
@@ -168,6 +175,10 @@ def fit(
         SVI steps, Adam learning rate and guide draws kept (VI; 1500, 0.02, 1000).
     num_samples, warmup_steps, num_chains : int
         NUTS draws per chain, warm-up steps and chains (500, 500, 2).
+    model : callable, optional
+        The Bayesian program that NUTS samples or VI fits: this module's ``model`` by default,
+        or a copy of it with the same sites, such as the one s06 writes out (the same program
+        gives the same fit).
     """
     options = method_options(
         method,
@@ -178,6 +189,7 @@ def fit(
             "num_samples": num_samples,
             "warmup_steps": warmup_steps,
             "num_chains": num_chains,
+            "model": model,
         },
         _METHODS,
     )
@@ -187,15 +199,16 @@ def fit(
                 loc, cov = mle(setup.x)
             return GaussianFit(loc, cov, timer.seconds)
         mle(setup.x)  # the same checks on x
+        program = options.pop("model") or _MODEL
         if method == "nuts":
             return nuts_fit(
-                "gaussian (NUTS)", "gaussian", model, setup, distribution, quiet=quiet, **options
+                "gaussian (NUTS)", "gaussian", program, setup, distribution, quiet=quiet, **options
             )
         return vi_fit(
             "gaussian (VI)",
             "gaussian",
-            model,
-            AutoMultivariateNormal(model),
+            program,
+            AutoMultivariateNormal(program),
             setup,
             distribution,
             quiet=quiet,
