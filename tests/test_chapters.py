@@ -330,6 +330,12 @@ def test_s06_compare_fits(tmp_path):
     assert results["best_pyro"] not in baselines
     # The fits run one after another inside the script: their times add up to less than its own.
     assert sum(row["fit_seconds"] for row in models.values()) < wall
+    # The Bayesian box and Gaussian fits are of the section's own programs, as written.
+    assert results["fitted_programs"] == {
+        "box (NUTS)": "bayesian_box_model",
+        "gaussian (NUTS)": "gaussian_model",
+        "gaussian (VI)": "gaussian_model",
+    }
     # VI and NUTS agree on the Gaussian (same model, posterior nearly Gaussian).
     assert models["gaussian (VI)"]["heldout_nll"] == pytest.approx(
         models["gaussian (NUTS)"]["heldout_nll"], abs=0.05
@@ -380,6 +386,18 @@ def test_s08_generative_vs_discriminative(tmp_path):
     assert khat == "inf" or khat > results["logistic_khat_threshold"]
     draws = results["logistic_khat_draws"]
     assert results["logistic_khat_threshold"] == pytest.approx(min(1 - 1 / math.log10(draws), 0.7))
+    # The logistic regression fitted is the section's program; the joint class-conditional
+    # program, fitted as written on a subsample, classifies as well and has the same p(y): each
+    # class probability within 3 posterior sds sqrt(p (1 - p) / n) of the subsample's n points
+    # (the library's p(y) uses all N, whose own sd is smaller).
+    assert results["logistic_program"] == "logistic_model"
+    written = results["class_conditional_as_written"]
+    assert written["accuracy_as_written"] > 0.9
+    n = written["num_points"]
+    for ours, theirs in zip(
+        written["class_probs_as_written"], written["class_probs_library"], strict=True
+    ):
+        assert ours == pytest.approx(theirs, abs=3 * math.sqrt(theirs * (1 - theirs) / n))
 
 
 def test_s09_taxonomy(tmp_path):
@@ -472,6 +490,12 @@ def test_s09_taxonomy(tmp_path):
     both_se = (check["trace_se"] ** 2 + check["closed_form_se"] ** 2) ** 0.5
     assert check["trace_nll"] == pytest.approx(check["closed_form_nll"], abs=4 * both_se)
     assert results["verdict"].startswith("best exact family: ")
+    # The written autoregressive program's density of the held-out points, with the fitted
+    # network, is the fit's own: float32 sums of 1,500 terms agree to about 1e-6 relative.
+    check = results["autoregressive_as_written"]
+    assert check["mean_log_density_as_written"] == pytest.approx(
+        check["mean_log_density_library"], rel=1e-5
+    )
 
 
 def test_quick_mode_runs(tmp_path):
