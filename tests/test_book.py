@@ -121,6 +121,8 @@ def build(tmp_path, quick: bool) -> Path:
     return notebooks.build_book(sorted(folder.glob("*.ipynb")), tmp_path / "book")
 
 
+# Converts notebooks with nbconvert (seconds, most of them importing it): the slow loop.
+@pytest.mark.slow
 def test_pages_link_to_their_neighbours_and_load_nothing_from_the_network(tmp_path):
     index = build(tmp_path, quick=False)
     pages = {p.stem: p.read_text() for p in index.parent.glob("*.html")}
@@ -137,6 +139,8 @@ def test_pages_link_to_their_neighbours_and_load_nothing_from_the_network(tmp_pa
     assert pages["index"].count("data:image/png;base64") == 0  # these notebooks have no figure
 
 
+# Converts notebooks with nbconvert (seconds, most of them importing it): the slow loop.
+@pytest.mark.slow
 def test_a_quick_build_has_its_banner_on_every_page(tmp_path):
     index = build(tmp_path, quick=True)
     for page in index.parent.glob("*.html"):

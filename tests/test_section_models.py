@@ -253,6 +253,8 @@ def assert_same_draws(ours, theirs):
         torch.testing.assert_close(ours.draws[name], theirs.draws[name], rtol=0.0, atol=0.0)
 
 
+# A training (NUTS or SVI) of seconds: the slow loop.
+@pytest.mark.slow
 def test_s06_fits_its_bayesian_box_as_box_fit_does(points):
     section = section_functions("s06_compare_fits", "bayesian_box_model")
     fits = [
@@ -262,6 +264,8 @@ def test_s06_fits_its_bayesian_box_as_box_fit_does(points):
     assert_same_draws(*fits)
 
 
+# A training (NUTS or SVI) of seconds: the slow loop.
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["nuts", "vi"])
 def test_s06_fits_its_gaussian_as_gaussian_fit_does(points, method):
     section = section_functions("s06_compare_fits", "gaussian_model")
@@ -275,6 +279,8 @@ def test_s06_fits_its_gaussian_as_gaussian_fit_does(points, method):
     assert fits[0].losses == fits[1].losses
 
 
+# A training (NUTS or SVI) of seconds: the slow loop.
+@pytest.mark.slow
 def test_s08_fits_its_logistic_regression_as_fit_logistic_does(points):
     section = section_functions("s08_generative_vs_discriminative", "logistic_model")
     labels = torch.arange(NUM_POINTS) % 3
@@ -298,6 +304,8 @@ def test_s08_fits_its_logistic_regression_as_fit_logistic_does(points):
         torch.testing.assert_close(ours[name], theirs[name], rtol=0.0, atol=0.0)
 
 
+# A training (NUTS or SVI) of seconds: the slow loop.
+@pytest.mark.slow
 def test_s09_fits_its_autoregressive_model_as_autoregressive_fit_does(points):
     section = section_functions("s09_taxonomy", "autoregressive_model")
     options = {"num_components": 4, "hidden_dim": 8, "num_lat_bins": 36, "batch_size": 64}
