@@ -164,23 +164,27 @@ from gdl_pyro.models.gaussian import HALF_EXTENT
 
 def bayesian_box_model(x):
     lowest, highest = x.min(0).values, x.max(0).values
-    room_low = lowest - torch.tensor([-180.0, -90.0])  # to the map's edges
-    room_high = torch.tensor([180.0, 90.0]) - highest
-    margin_low = pyro.sample("margin_low", dist.Uniform(torch.zeros(2), room_low).to_event(1))
-    margin_high = pyro.sample("margin_high", dist.Uniform(torch.zeros(2), room_high).to_event(1))
+    # x.new_tensor, x.new_zeros: the model's tensors live where the data are (cpu or cuda).
+    room_low = lowest - x.new_tensor([-180.0, -90.0])  # to the map's edges
+    room_high = x.new_tensor([180.0, 90.0]) - highest
+    margin_low = pyro.sample("margin_low", dist.Uniform(x.new_zeros(2), room_low).to_event(1))
+    margin_high = pyro.sample("margin_high", dist.Uniform(x.new_zeros(2), room_high).to_event(1))
     with pyro.plate("data", len(x)):
         return pyro.sample("obs", UniformBox(lowest - margin_low, highest + margin_high), obs=x)
 
 
 def gaussian_model(x=None, *, num_data=None):
     num_data = len(x) if x is not None else num_data
-    loc = pyro.sample("loc", dist.Normal(torch.zeros(2), 1.0).to_event(1))
-    scale = pyro.sample("scale", dist.HalfNormal(torch.ones(2)).to_event(1))
-    corr_cholesky = pyro.sample("corr_cholesky", dist.LKJCholesky(2, torch.tensor(2.0)))
-    scale_tril = (scale * HALF_EXTENT).unsqueeze(-1) * corr_cholesky  # diag(scale) L
+    device = None if x is None else x.device  # the model's tensors live where the data are
+    half_extent = HALF_EXTENT.to(device)
+    loc = pyro.sample("loc", dist.Normal(torch.zeros(2, device=device), 1.0).to_event(1))
+    scale = pyro.sample("scale", dist.HalfNormal(torch.ones(2, device=device)).to_event(1))
+    eta = torch.tensor(2.0, device=device)
+    corr_cholesky = pyro.sample("corr_cholesky", dist.LKJCholesky(2, eta))
+    scale_tril = (scale * half_extent).unsqueeze(-1) * corr_cholesky  # diag(scale) L
     with pyro.plate("data", num_data):
         return pyro.sample(
-            "obs", dist.MultivariateNormal(loc * HALF_EXTENT, scale_tril=scale_tril), obs=x
+            "obs", dist.MultivariateNormal(loc * half_extent, scale_tril=scale_tril), obs=x
         )
 
 

@@ -151,8 +151,9 @@ from gdl_pyro.models.classify import FourierFeatures
 
 def logistic_model(features, labels=None, *, num_classes):
     num_features = features.shape[1]
-    coef = pyro.sample("coef", dist.Normal(torch.zeros(num_features, num_classes), 3.0).to_event(2))
-    bias = pyro.sample("bias", dist.Normal(torch.zeros(num_classes), 3.0).to_event(1))
+    zeros = features.new_zeros  # the model's tensors live where the data are (cpu or cuda)
+    coef = pyro.sample("coef", dist.Normal(zeros(num_features, num_classes), 3.0).to_event(2))
+    bias = pyro.sample("bias", dist.Normal(zeros(num_classes), 3.0).to_event(1))
     with pyro.plate("data", len(features)):
         return pyro.sample("y", dist.Categorical(logits=features @ coef + bias), obs=labels)
 
