@@ -144,8 +144,9 @@ SMALL_RUN_R2 = 0.85
 # this is four pixels' worth of measuring error.
 TALLER_TOL = 0.25
 # s07's quadrature check, on its small run (200 particles, 10 images): the IWAE estimate is a
-# bound in expectation, so its mean may sit above the exact log p(x) by its noise, up to this...
-VAE_CHECK_NOISE = 0.3
+# bound in expectation, so the typical image's may sit above the exact log p(x) by its noise
+# and the float32 decoder's wobble (about 0.05 nats), up to this...
+VAE_CHECK_NOISE = 0.2
 # ... and below it by at most this: a few nats would be an encoder far from the posterior, or
 # a quadrature that missed mass.
 VAE_CHECK_GAP = 2.0
@@ -358,11 +359,13 @@ def test_s07_representation(tmp_path):
     assert (tmp_path / "s07_representation" / "fig1_9_manifold.png").stat().st_size > 10_000
     assert results["pca_explained_share"] > 0.5
     # Quadrature over the 2-D latent is log p(x); the IWAE bound with 200 particles does not
-    # beat it on average beyond its Monte Carlo noise (seed 0's quick run: mean quadrature -
-    # IWAE +0.15 nats over 10 images, single images -0.35 to +1.1), nor falls far short.
+    # beat it on the typical image beyond its Monte Carlo noise, nor falls far short. The
+    # median, as one draw near a posterior mode the encoder missed can lift one image's
+    # estimate by nats (the full run: 2.9 on one image of 50); seed 0's quick run: median
+    # quadrature - IWAE -0.06 nats over 10 images, single images -0.35 to +1.1.
     check = results["vae_check"]
     assert check["num_images"] == 10 and len(check["difference"]) == 10
-    assert -VAE_CHECK_NOISE <= check["mean_difference"] < VAE_CHECK_GAP
+    assert -VAE_CHECK_NOISE <= check["median_difference"] < VAE_CHECK_GAP
     # "Make it taller" moves measured height by about one unit per unit step and holds width.
     # Extents are measured in whole pixels (1/32 each) over a 0.4 span: slopes are coarse, so
     # the bands are wide; seeds 0 to 3 give height 1.00 to 1.16 and width -0.13 to 0.

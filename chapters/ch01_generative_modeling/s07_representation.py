@@ -227,6 +227,14 @@ pd.Series(
 # a few hundredths, on a finer grid over the box where each image's posterior has its mass
 # (`gdl_pyro.quadrature`, the same code that checks s09's VAE on the map). The bound must not
 # beat it (beyond its Monte Carlo noise), and with enough particles it should come close.
+#
+# In the full run (seed 0, 50 held-out images, K = 2,000) the two agree on average (mean
+# difference -0.02 nats per image) and within 0.1 nat on 35 images of 50, but not on every
+# image: the IWAE estimate is a bound only in expectation. On one image the encoder's q(z | x)
+# sits off the posterior's mode by about three of its own standard deviations; the rare draws
+# that land near the mode then carry huge weights. Its estimate here overshot log p(x) by 2.9
+# nats, and four more runs of 2,000 draws fell 0.3 to 1.0 nats short. Quadrature, the same to
+# 0.002 nats at every grid tried, is what shows it.
 
 # %%
 probe = x_test[: args.num_quadrature]
@@ -240,7 +248,9 @@ vae_check = {
     "iwae": check_iwae.tolist(),
     "difference": difference.tolist(),
     "mean_difference": difference.mean().item(),
+    "median_difference": difference.median().item(),
     "max_abs_difference": difference.abs().max().item(),
+    "within_tenth_nat": int((difference.abs() <= 0.1).sum()),
 }
 pd.DataFrame(
     {
@@ -383,7 +393,8 @@ if not args.quiet:
     print(
         f"log p(x) by quadrature over z minus the IWAE bound (K={args.check_particles}), "
         f"{vae_check['num_images']} held-out images: mean {vae_check['mean_difference']:.3f} "
-        f"nats, largest {vae_check['max_abs_difference']:.3f} in size"
+        f"nats, largest {vae_check['max_abs_difference']:.3f} in size, "
+        f"{vae_check['within_tenth_nat']} within 0.1 nat"
     )
     print(f"the first three principal components hold {pca_share:.1%} of the pixel variance")
     print(
