@@ -190,17 +190,24 @@ def run_script(name: str, tmp_path: Path, *extra: str) -> dict:
 
 
 def test_every_parameter_in_a_parameters_cell_is_a_flag():
-    # chapter_args turns only the names it is given into flags: a size added to the parameters
-    # cell but not to sizes=[...] would silently ignore its command-line flag.
+    # chapter_args reads the parameters cell itself (scripting.parameters_cell): every name the
+    # cell assigns, whatever its form, must come out of that reading and become a flag.
     import re
+
+    from gdl_pyro import scripting
 
     for path in CHAPTER.glob("s[0-9][0-9]_*.py"):
         source = path.read_text()
         cell = source.split('# %% tags=["parameters"]')[1].split("# %%")[0]
-        assigned = re.findall(r"^(\w+) = ", cell, re.M)
-        sizes = re.search(r"sizes=\[(.*?)\]", source, re.S).group(1)
-        listed = re.findall(r'"(\w+)"', sizes)
-        assert assigned == ["seed", "quick", "quiet", "device", "out_dir", *listed], path.name
+        assigned = [n for n in re.findall(r"^(\w+)\s*[:=]", cell, re.M) if n != "quick_sizes"]
+        parameters = scripting.parameters_cell(source)
+        quick_sizes = parameters.pop("quick_sizes").default
+        assert list(parameters) == assigned, path.name
+        assert assigned[:5] == ["seed", "quick", "quiet", "device", "out_dir"], path.name
+        assert set(quick_sizes) <= set(assigned), path.name
+        parser = scripting.section_parser(path.stem, parameters, quick_sizes)
+        flags = {a.dest for a in parser._actions if a.dest != "help"}
+        assert flags == set(assigned), path.name
 
 
 def test_every_script_is_listed():
