@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from gdl_pyro import notebooks
 from gdl_pyro.scripting import (
     REPO_ROOT,
     chapter_args,
@@ -120,6 +121,10 @@ def test_quick_changes_only_the_defaults(section):
         (["--num-data", "2.5"], "--num-data"),
         (["--out-dir", "/dev/null/x"], "--out-dir"),
         (["--device", "gpu"], "--device"),
+        (["--device", "meta"], "--device"),  # torch names it, but nothing can be fitted on it
+        (["--lr", "nan"], "--lr"),
+        (["--lr", "inf"], "--lr"),
+        (["--num-data", "nan"], "--num-data"),
     ],
 )
 def test_a_bad_value_exits_2_with_one_line_naming_the_flag(section, capsys, flags, named):
@@ -163,6 +168,35 @@ def test_in_a_notebook_injected_sizes_win_over_quick(section, monkeypatch):
     assert isinstance(args.num_steps, int)
     with pytest.raises(ValueError, match="num_data = 0: must be at least 1"):
         chapter_args("s99_demo", notebook_namespace(section, num_data=0, out_dir=out))
+    for key, value in [("lr", math.nan), ("lr", math.inf), ("num_steps", math.nan)]:
+        with pytest.raises(ValueError, match=f"{key} = {value}: must be a finite number"):
+            chapter_args("s99_demo", notebook_namespace(section, out_dir=out, **{key: value}))
+    with pytest.raises(ValueError, match="device = 'meta'"):
+        chapter_args("s99_demo", notebook_namespace(section, out_dir=out, device="meta"))
+
+
+def test_in_a_notebook_an_injected_size_equal_to_the_default_wins_over_quick(section, monkeypatch):
+    path, _ = section
+    monkeypatch.chdir(path.parent)
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)
+    out = str(path.parent / "nb")
+    injected = {"quick": True, "out_dir": out, "num_steps": 500}  # 500 is the cell's own
+    namespace = notebook_namespace(section, **injected, _injected_parameters=list(injected))
+    assert chapter_args("s99_demo", namespace).num_steps == 500
+    # Without the list (papermill's injection) the value cannot be told from the cell's own.
+    assert chapter_args("s99_demo", notebook_namespace(section, **injected)).num_steps == 200
+
+
+def test_the_injected_cell_lists_its_names():
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
+    )
+    cell = notebooks.inject_parameters(notebook, {"x": 2, "quick": True}).cells[1]
+    namespace = {}
+    exec(cell.source, namespace)
+    assert namespace["_injected_parameters"] == ["x", "quick"] and namespace["x"] == 2
 
 
 def test_title_and_summary_of_a_section(section):

@@ -29,7 +29,7 @@ import os
 import re
 from pathlib import Path
 
-from gdl_pyro.scripting import REPO_ROOT, title_and_summary
+from gdl_pyro.scripting import INJECTED, REPO_ROOT, title_and_summary
 
 __all__ = [
     "CHAPTER",
@@ -57,8 +57,10 @@ def sections(chapter: Path = CHAPTER) -> list[Path]:
 def inject_parameters(notebook, parameters: dict):
     """Insert a cell that assigns ``parameters`` right after the cell tagged "parameters".
 
-    The cell is tagged "injected-parameters", as papermill tags it. Raises ValueError when the
-    notebook has no parameters cell.
+    The cell is tagged "injected-parameters", as papermill tags it, and lists the names it
+    assigns in ``_injected_parameters``, so that ``chapter_args`` lets an injected size win over
+    ``quick`` even when it equals the cell's default. Raises ValueError when the notebook has no
+    parameters cell.
     """
     import nbformat
 
@@ -69,7 +71,8 @@ def inject_parameters(notebook, parameters: dict):
     ]
     if not tagged:
         raise ValueError("notebook has no cell tagged 'parameters'")
-    source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+    lines = [f"{name} = {value!r}" for name, value in parameters.items()]
+    source = "\n".join([*lines, f"{INJECTED} = {list(parameters)!r}"])
     cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
     notebook.cells.insert(tagged[0] + 1, cell)
     return notebook

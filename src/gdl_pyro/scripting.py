@@ -18,7 +18,10 @@ from pathlib import Path
 
 import torch
 
+from gdl_pyro._state import as_device
+
 __all__ = [
+    "INJECTED",
     "Parameter",
     "chapter_args",
     "display_path",
@@ -39,6 +42,9 @@ STANDARD_PARAMETERS = ("seed", "quick", "quiet", "device", "out_dir")
 QUICK_SIZES = "quick_sizes"
 # A parameter's comment that ends in "(>= 0)" lets it be 0; other sizes must be positive.
 ZERO_ALLOWED = "(>= 0)"
+# The name under which a notebook's injected cell lists the settings it assigns
+# (``gdl_pyro.notebooks.inject_parameters`` writes it; papermill does not).
+INJECTED = "_injected_parameters"
 
 
 @dataclass(frozen=True)
@@ -111,11 +117,16 @@ def chapter_args(name: str, namespace: dict, argv: list[str] | None = None) -> a
     flag whose default is the cell's value and whose help is the cell's comment. In a notebook
     the cell's values are used as they stand, with those papermill or nbclient injected after it.
 
-    ``quick`` changes only the defaults: a size given as a flag, or injected with a value other
-    than the cell's, wins over ``quick_sizes``. Every value is checked: the seed and the sizes
-    must be at least 0 and 1 (0 where the comment says ``(>= 0)``; a float size must be above
-    0), the device one torch can use here, ``out_dir`` a folder that can be made. From the shell
-    a bad value stops with argparse's one-line error naming the flag (exit status 2); in a
+    ``quick`` changes only the defaults: a size given as a flag, or injected, wins over
+    ``quick_sizes``. A notebook run by ``gdl_pyro.notebooks.execute_section`` says which names
+    it injected (the injected cell assigns them in ``_injected_parameters``), so an injected
+    value wins even when it equals the cell's default. Other injectors (papermill, a reader
+    editing the cell) leave no such list: there a value wins only where it differs from the
+    cell's, so ``quick=True, num_steps=<the cell's default>`` runs quick's size. Every value is
+    checked: the seed and the sizes must be finite numbers of at least 0 and 1 (0 where the
+    comment says ``(>= 0)``; a float size must be above 0), the device one a fit can run on
+    here (``gdl_pyro._state.as_device``'s rule), ``out_dir`` a folder that can be made. From the
+    shell a bad value stops with argparse's one-line error naming the flag (exit status 2); in a
     notebook with a ValueError naming the parameter. No matplotlib backend is chosen.
 
     Parameters
@@ -158,11 +169,13 @@ def chapter_args(name: str, namespace: dict, argv: list[str] | None = None) -> a
         )
         given = vars(parser.parse_args(sys.argv[1:] if argv is None else argv))
     else:
-        # A value other than the cell's own was injected (or typed into the cell): it wins.
+        # An injected value wins; so does one other than the cell's own (papermill's injection,
+        # or a value typed into the cell), which leaves no list of the names it assigned.
+        injected = set(namespace.get(INJECTED, ()))
         given = {
             key: value
             for key, value in values.items()
-            if key not in cell or not _same(value, cell[key].default)
+            if key in injected or key not in cell or not _same(value, cell[key].default)
         }
         for key, value in given.items():
             try:
@@ -218,9 +231,13 @@ def _checker(key: str, parameter: Parameter):
     def check(value):
         if isinstance(value, list | tuple):  # an injected list: each element is checked
             return [check(element) for element in value]
+        if kind in (int, float) and isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
         if kind is int and isinstance(value, float) and value != int(value):
             raise argparse.ArgumentTypeError(f"must be a whole number, got {value}")
         value = kind(value)
+        if kind is float and not math.isfinite(value):  # "nan" and "inf" parse as floats
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
         if kind in (int, float) and (value < 0 or (value == 0 and not zero_allowed)):
             bound = "at least 0" if zero_allowed else ("above 0" if kind is float else "at least 1")
             raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
@@ -231,18 +248,15 @@ def _checker(key: str, parameter: Parameter):
 
 
 def _device(text: str) -> str:
-    """A device torch can allocate on here ("cpu", "cuda", "cuda:1", "mps")."""
+    """A device a fit can run on here, by the library's own rule (``as_device``).
+
+    "cpu"; "cuda" or "cuda:N" when torch sees that CUDA device; "mps" when that backend is
+    available. Devices torch can name but not fit on ("meta", "xla") are refused.
+    """
     try:
-        device = torch.device(text)
-    except RuntimeError:
-        raise argparse.ArgumentTypeError(
-            f"torch cannot use device {text!r}: not a device name (cpu, cuda, cuda:1, mps)"
-        ) from None
-    try:
-        torch.empty(0, device=device)
-    except Exception as error:  # torch raises RuntimeError, AssertionError or others
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise argparse.ArgumentTypeError(f"torch cannot use device {text!r}: {reason}") from None
+        as_device(text, None)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return text
 
 
