@@ -368,3 +368,23 @@ def test_importing_the_library_leaves_torch_distribution_validation_as_it_was():
     )
     for value in (True, False):
         subprocess.run([sys.executable, "-c", code.format(value)], check=True)
+
+
+@pytest.mark.parametrize(
+    "fitter",
+    [
+        lambda x, **o: box.fit(x, method="nuts", num_samples=5, warmup_steps=5, **o),
+        lambda x, **o: gaussian.fit(x, method="vi", num_steps=2, num_draws=5, **o),
+        lambda x, **o: autoregressive.fit(x, num_components=3, hidden_dim=8, num_steps=2, **o),
+    ],
+    ids=["box nuts", "gaussian vi", "autoregressive"],
+)
+def test_model_must_be_a_program(fitter):
+    with pytest.raises(ValueError, match="^model must be a Pyro program"):
+        fitter(X, model="nope", quiet=True, seed=0)
+
+
+def test_the_library_program_given_as_model_is_the_default_fit():
+    options = {"num_components": 3, "hidden_dim": 8, "num_steps": 3, "quiet": True, "seed": 0}
+    given = autoregressive.fit(X, model=autoregressive.model, **options)
+    assert given.losses == autoregressive.fit(X, **options).losses

@@ -70,6 +70,7 @@ __all__ = [
     "PosteriorFit",
     "Setup",
     "VIFit",
+    "checked_model",
     "method_options",
     "nuts_fit",
     "preamble",
@@ -90,6 +91,23 @@ class NoDensityError(NotImplementedError):
     rather than p(x)) and what the fit offers instead. It is a ``NotImplementedError``, so code
     that already catches that keeps working.
     """
+
+
+def checked_model(model, default: Callable) -> Callable:
+    """The program a ``fit(..., model=)`` runs: ``default`` when ``model`` is None.
+
+    A given ``model`` must be a Pyro program (a callable) that is the same program as
+    ``default``, with the same sites, written out by hand (as the chapter's sections do): the
+    fit's distribution is built from the family's own formula, not from ``model``.
+    """
+    if model is None:
+        return default
+    if not callable(model):
+        raise ValueError(
+            f"model must be a Pyro program (a callable) with the sites of {default.__name__}; "
+            f"got {type(model).__name__}"
+        )
+    return model
 
 
 @dataclass

@@ -51,7 +51,7 @@ from gdl_pyro.distributions import (
     ZeroOutsideSupport,
     in_sample_space,
 )
-from gdl_pyro.fitting import PointFit
+from gdl_pyro.fitting import PointFit, checked_model
 from gdl_pyro.models._mle import fit_network
 
 __all__ = ["Autoregressive", "AutoregressiveFit", "LatitudeThenLongitude", "fit", "model"]
@@ -262,13 +262,14 @@ def fit(
         a cosine (``gdl_pyro.infer.cosine_adam``). Losses are the NLL per point of each noisy
         minibatch.
     model : callable, optional
-        The program to fit, ``model(x, module, batch_size)``: this module's ``model`` by default,
+        The program to fit, ``model(x, module=, batch_size=)``: this module's ``model`` by default,
         or a copy of it with the same sites, such as the one s09 writes out (the same program
         gives the same fit).
     """
+    program = checked_model(model, _MODEL)
     module, result = fit_network(
         lambda: Autoregressive(num_components, hidden_dim, num_frequencies, num_lat_bins),
-        model or (lambda x, module, batch_size: _MODEL(x, module=module, batch_size=batch_size)),
+        lambda x, module, batch_size: program(x, module=module, batch_size=batch_size),
         x,
         seed=seed,
         quiet=quiet,

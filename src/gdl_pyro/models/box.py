@@ -23,7 +23,14 @@ from torch.distributions import constraints
 from gdl_pyro._validation import as_points, as_positive
 from gdl_pyro._validation import num_data as checked_num_data
 from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW, UniformBox
-from gdl_pyro.fitting import NUTSFit, PointFit, method_options, nuts_fit, preamble
+from gdl_pyro.fitting import (
+    NUTSFit,
+    PointFit,
+    checked_model,
+    method_options,
+    nuts_fit,
+    preamble,
+)
 from gdl_pyro.infer import fit_svi
 
 __all__ = [
@@ -193,7 +200,7 @@ def fit(
             return nuts_fit(
                 "box (NUTS)",
                 "box",
-                options.pop("model") or bayesian_model,
+                checked_model(options.pop("model"), bayesian_model),
                 setup,
                 lambda margin_low, margin_high: UniformBox(
                     lowest - margin_low, highest + margin_high

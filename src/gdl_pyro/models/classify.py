@@ -27,7 +27,7 @@ from gdl_pyro._sealed import sealed
 from gdl_pyro._state import on_device, seeded
 from gdl_pyro._validation import as_count, as_points, generator
 from gdl_pyro.diagnostics import vi_khat
-from gdl_pyro.fitting import Fit, preamble
+from gdl_pyro.fitting import Fit, checked_model, preamble
 from gdl_pyro.infer import SVIResult, fit_svi, guide_draws
 from gdl_pyro.models import mixture
 
@@ -207,7 +207,7 @@ def fit_logistic(
     """
     num_classes = as_count(num_classes, "num_classes", minimum=2)
     features = features or FourierFeatures()
-    model = model or logistic_model
+    model = checked_model(model, logistic_model)
     with preamble(points, seed=seed, device=device, check=_as_points) as setup:
         phi = features(setup.x.cpu()).to(setup.device)
         labels = _check_labels(labels, len(phi), num_classes).to(setup.device)

@@ -23,7 +23,16 @@ from pyro.infer.autoguide import AutoMultivariateNormal
 from gdl_pyro._state import Timer
 from gdl_pyro._validation import as_points
 from gdl_pyro._validation import num_data as checked_num_data
-from gdl_pyro.fitting import NUTSFit, PointFit, VIFit, method_options, nuts_fit, preamble, vi_fit
+from gdl_pyro.fitting import (
+    NUTSFit,
+    PointFit,
+    VIFit,
+    checked_model,
+    method_options,
+    nuts_fit,
+    preamble,
+    vi_fit,
+)
 
 __all__ = [
     "HALF_EXTENT",
@@ -199,7 +208,7 @@ def fit(
                 loc, cov = mle(setup.x)
             return GaussianFit(loc, cov, timer.seconds)
         mle(setup.x)  # the same checks on x
-        program = options.pop("model") or _MODEL
+        program = checked_model(options.pop("model"), _MODEL)
         if method == "nuts":
             return nuts_fit(
                 "gaussian (NUTS)", "gaussian", program, setup, distribution, quiet=quiet, **options
