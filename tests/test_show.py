@@ -36,6 +36,21 @@ def test_trace_shapes_is_pyro_s_table(points):
     assert "assignment" in table and "50" in table
 
 
+def test_a_script_prints_the_program_and_quiet_or_a_notebook_does_not(points, capsys, monkeypatch):
+    """A script drops an expression's value, so the text is printed there; IPython shows it."""
+    monkeypatch.setattr(show, "_in_ipython", lambda: False)
+    shown = show.source(box.model)
+    table = show.trace_shapes(mixture.model, points, num_components=3)
+    assert capsys.readouterr().out == f"{shown}\n\n{table}\n\n"
+    assert "```" not in shown  # plain in a terminal
+    show.source(box.model, quiet=True)
+    show.trace_shapes(mixture.model, points, quiet=True, num_components=3)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(show, "_in_ipython", lambda: True)
+    assert show.source(box.model) == shown
+    assert capsys.readouterr().out == ""
+
+
 def test_nothing_reaches_the_caller(points):
     """No parameter in the caller's store, no draw from their RNG, no site in their trace."""
     pyro.clear_param_store()

@@ -99,7 +99,7 @@ def no_guide(x, init_margin=10.0):
 
 # %%
 x = world.sample_land(args.num_data)
-show.trace_shapes(box_model, x)
+show.trace_shapes(box_model, x, quiet=args.quiet)
 
 # %%
 plots.save(

@@ -122,7 +122,7 @@ def mixture_guide(num_components):
 # observation one 2-D point per point.
 
 # %%
-show.trace_shapes(mixture_model, x, num_components=3)
+show.trace_shapes(mixture_model, x, num_components=3, quiet=args.quiet)
 
 # %%
 plots.save(

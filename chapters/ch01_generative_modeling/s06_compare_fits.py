@@ -188,7 +188,7 @@ def gaussian_model(x=None, *, num_data=None):
         )
 
 
-show.trace_shapes(gaussian_model, x)
+show.trace_shapes(gaussian_model, x, quiet=args.quiet)
 
 # %%
 plots.save(

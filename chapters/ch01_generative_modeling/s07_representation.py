@@ -116,10 +116,10 @@ plots.save(fig, out / "fig1_7_tins.png")
 from gdl_pyro import show
 from gdl_pyro.models.vae import VAE
 
-show.source(ppca.model)
+show.source(ppca.model, quiet=args.quiet)
 
 # %%
-show.trace_shapes(ppca.model, x)
+show.trace_shapes(ppca.model, x, quiet=args.quiet)
 
 # %%
 plots.save(
@@ -144,7 +144,7 @@ _, r2_ppca = linear_readout(ppca_fit.posterior(x_test).loc, test_labels)
 # during a warm-up; 1 is the true ELBO):
 
 # %%
-show.source(VAE.model, VAE.guide)
+show.source(VAE.model, VAE.guide, quiet=args.quiet)
 
 # %%
 vae = fit_vae(
@@ -182,7 +182,7 @@ plots.save(fig, out / "elbo_trace.png")
 # latent z and the observed pixels.
 
 # %%
-show.trace_shapes(vae.vae.model, x, batch_size=64)
+show.trace_shapes(vae.vae.model, x, batch_size=64, quiet=args.quiet)
 
 # %%
 plots.save(

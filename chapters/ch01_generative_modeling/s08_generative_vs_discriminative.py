@@ -159,7 +159,7 @@ def logistic_model(features, labels=None, *, num_classes):
 
 
 logistic_guide = AutoNormal(logistic_model, init_scale=0.01)
-show.trace_shapes(logistic_model, FourierFeatures()(x), y, num_classes=len(names))
+show.trace_shapes(logistic_model, FourierFeatures()(x), y, num_classes=len(names), quiet=args.quiet)
 
 # %%
 discriminative = fit_logistic(
@@ -235,7 +235,9 @@ def class_conditional_model(x, y, *, num_classes, num_components):
         return pyro.sample("obs", dist.Normal(centre, spread).to_event(1), obs=x)
 
 
-show.trace_shapes(class_conditional_model, x, y, num_classes=len(names), num_components=3)
+show.trace_shapes(
+    class_conditional_model, x, y, num_classes=len(names), num_components=3, quiet=args.quiet
+)
 
 # %%
 generative = fit_class_conditional(

@@ -155,7 +155,7 @@ ar_fit = autoregressive.fit(
 # and one longitude per point.
 
 # %%
-show.trace_shapes(autoregressive_model, x, ar_fit.module, batch_size=512)
+show.trace_shapes(autoregressive_model, x, ar_fit.module, batch_size=512, quiet=args.quiet)
 
 # %% [markdown]
 # The program's log density of the held-out points, with the fitted network, is the fit's own
@@ -180,7 +180,7 @@ ar_as_written
 # the library's own source:
 
 # %%
-show.source(flow.model)
+show.source(flow.model, quiet=args.quiet)
 
 # %%
 flow_fit = flow.fit(x, num_steps=args.flow_steps, **common)
@@ -195,7 +195,7 @@ flow_fit = flow.fit(x, num_steps=args.flow_steps, **common)
 # guide, the library's own source:
 
 # %%
-show.source(vae_points.model, vae_points.guide)
+show.source(vae_points.model, vae_points.guide, quiet=args.quiet)
 
 # %%
 vae_fit = vae_points.fit(x, num_steps=args.vae_steps, **common)
@@ -219,7 +219,7 @@ vae_check
 # fitted model's trace on 1,000 points (the networks' weights are its parameters).
 
 # %%
-show.trace_shapes(vae_points.model, x[:1000], vae=vae_fit.vae)
+show.trace_shapes(vae_points.model, x[:1000], vae=vae_fit.vae, quiet=args.quiet)
 
 # %%
 save(
@@ -270,7 +270,7 @@ save(
 # of the labels):
 
 # %%
-show.source(energy.nce_model)
+show.source(energy.nce_model, quiet=args.quiet)
 
 # %%
 energy_fit = energy.fit(x, num_steps=args.energy_steps, **common)
@@ -323,7 +323,7 @@ energy_check
 # guide, the library's own source:
 
 # %%
-show.source(diffusion.model, diffusion.guide)
+show.source(diffusion.model, diffusion.guide, quiet=args.quiet)
 
 # %%
 diffusion_fit = diffusion.fit(x, num_steps=args.diffusion_steps, **common)
@@ -354,7 +354,7 @@ diffusion_check
 # source:
 
 # %%
-show.source(gan.model)
+show.source(gan.model, quiet=args.quiet)
 
 # %%
 gan_fit = gan.fit(x, num_steps=args.gan_steps, **common)

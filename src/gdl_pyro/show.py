@@ -15,11 +15,16 @@ code and structure, taken at run time rather than pasted, so what the page shows
   Graphviz's ``dot`` program, which pip cannot install, so a learner would have to install it
   by hand.
 
+``source`` and ``trace_shapes`` return their text for a notebook to show as the cell's value;
+run as a script, where an expression's value is discarded, they also print it (plain), unless
+``quiet=True``, so that a reader at a terminal sees the same programs.
+
 Each runs the model once, sealed (``gdl_pyro._sealed``), in a param store of its own and on an
 RNG of its own: the caller's param store, RNG and Pyro program are left as they were.
 """
 
 import inspect
+import sys
 import textwrap
 from collections.abc import Callable
 
@@ -49,13 +54,28 @@ class Source(Text):
         return f"```python\n{self}\n```"
 
 
-def source(*objs) -> Source:
+def _in_ipython() -> bool:
+    """Whether an IPython shell or kernel runs this code (it shows a cell's value itself)."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
+
+
+def _shown(text: Text, quiet: bool) -> Text:
+    """``text``, printed first outside IPython unless ``quiet``: a script drops a cell's value."""
+    if not quiet and not _in_ipython():
+        print(text, end="\n\n")
+    return text
+
+
+def source(*objs, quiet: bool = False) -> Source:
     """The source of functions, methods or classes, as the library defines them now.
 
     Parameters
     ----------
     *objs : function, method or class
         One or more; their sources are joined by a blank line.
+    quiet : bool
+        Outside IPython the source is printed as plain text, unless this is True.
 
     Returns
     -------
@@ -64,7 +84,8 @@ def source(*objs) -> Source:
     """
     if not objs:
         raise ValueError("source needs at least one function or class")
-    return Source("\n\n".join(textwrap.dedent(inspect.getsource(obj)).rstrip() for obj in objs))
+    text = "\n\n".join(textwrap.dedent(inspect.getsource(obj)).rstrip() for obj in objs)
+    return _shown(Source(text), quiet)
 
 
 def _run(function: Callable, *args, **kwargs):
@@ -73,13 +94,15 @@ def _run(function: Callable, *args, **kwargs):
         return function(*args, **kwargs)
 
 
-def trace_shapes(model: Callable, *args, **kwargs) -> Text:
+def trace_shapes(model: Callable, *args, quiet: bool = False, **kwargs) -> Text:
     """Pyro's table of the model's sites: distribution, value and log-density shapes.
 
     Parameters
     ----------
     model : callable
         A Pyro model (or guide); run once on ``*args, **kwargs``.
+    quiet : bool
+        Outside IPython the table is printed, unless this is True (not passed to the model).
 
     Returns
     -------
@@ -87,7 +110,7 @@ def trace_shapes(model: Callable, *args, **kwargs) -> Text:
         ``poutine.trace(model).get_trace(...).format_shapes()``.
     """
     trace = _run(lambda: poutine.trace(model).get_trace(*args, **kwargs))
-    return Text(trace.format_shapes())
+    return _shown(Text(trace.format_shapes()), quiet)
 
 
 def _plate_sizes(model: Callable, args, kwargs) -> dict[str, int]:
