@@ -1,11 +1,16 @@
 """Verdicts over seeds: computed from the stored runs, which hold what they say."""
 
+import ast
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
-from gdl_pyro import seed_runs
+from gdl_pyro import scripting, seed_runs
 from gdl_pyro.compare import seed_verdict
+from gdl_pyro.models import kde
 
 
 def fake_runs(differences: list[float]) -> dict:
@@ -29,7 +34,11 @@ def fake_runs(differences: list[float]) -> dict:
                 },
             }
         )
-    return {"meta": {}, "sections": {"s06": runs}}
+    return {
+        "meta": {"date": "2026-12-01"},
+        "sections": {"s06": runs},
+        "settings": {"s06": seed_runs.settings("s06")},
+    }
 
 
 def test_the_verdict_is_seed_verdict_of_the_stored_differences():
@@ -90,3 +99,55 @@ def test_main_refuses_one_seed(tmp_path, capsys):
 def test_the_stored_file_is_json_with_its_meta():
     meta = json.loads(seed_runs.RUNS_FILE.read_text())["meta"]
     assert {"date", "machine", "torch", "pyro", "timing"} <= set(meta)
+
+
+# The section's own names for its sizes.
+SIZE_NAMES = {"s06": ("num_data", "num_heldout"), "s09": ("num_train", "num_heldout")}
+CHAPTER = Path(__file__).parents[1] / "chapters" / "ch01_generative_modeling"
+
+
+def fit_calls(source: str, module: str) -> list[ast.Call]:
+    """The section's calls ``module.fit(x, ...)``."""
+    return [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "fit"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == module
+        and node.args
+        and isinstance(node.args[0], ast.Name)
+        and node.args[0].id == "x"
+    ]
+
+
+@pytest.mark.parametrize("section", sorted(seed_runs.SECTIONS))
+def test_the_stored_settings_are_the_sections_defaults(section):
+    # The runs are the section's own fits at its defaults: its sizes, and each contender's
+    # keywords in its fit cell, evaluated with the parameters cell's defaults as args.
+    path = next(CHAPTER.glob(f"{section}_*.py"))
+    source = path.read_text()
+    defaults = {name: p.default for name, p in scripting.parameters_cell(source).items()}
+    spec = seed_runs.SECTIONS[section]
+    assert [defaults[name] for name in SIZE_NAMES[section]] == [
+        spec["num_data"],
+        spec["num_heldout"],
+    ]
+    namespace = {"args": SimpleNamespace(**defaults), "kde": kde, "np": np}
+    for label, (fit, keywords) in spec["fits"].items():
+        calls = fit_calls(source, fit.__module__.rsplit(".", 1)[1])
+        assert len(calls) == 1, (label, len(calls))
+        given = {
+            kw.arg: eval(compile(ast.Expression(kw.value), path.name, "eval"), namespace)  # noqa: S307
+            for kw in calls[0].keywords
+            if kw.arg not in (None, "model")  # **common; model= is the same program written out
+        }
+        assert {k: np.asarray(v).tolist() for k, v in given.items()} == keywords, label
+
+
+def test_runs_made_with_other_settings_are_refused():
+    stored = fake_runs([0.02, 0.03])
+    stored["settings"]["s06"] = {**stored["settings"]["s06"], "num_data": 2000}
+    with pytest.raises(ValueError, match="other settings.*make seeds"):
+        seed_runs.verdict("s06", stored)

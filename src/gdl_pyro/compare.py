@@ -214,8 +214,8 @@ def seed_verdict(runs: list[dict]) -> dict:
         ``num_seeds``; ``mean_diff_nats`` over seeds; ``sd_between_seeds_nats`` (their sample sd:
         how much another seed moves the difference); ``se_of_mean_nats`` (that sd over
         sqrt(seeds)); ``mean_heldout_se_nats`` (the held-out error of one seed's difference, for
-        comparison); ``wins`` (seeds where a scored better) and ``winner_changes`` (whether b
-        won any seed).
+        comparison); ``wins`` (seeds where a scored better: a difference above 0) and
+        ``winner_changes`` (whether a scored better on some seeds and not on others).
     """
     if len(runs) < 2:
         raise ValueError(

@@ -17,6 +17,7 @@ same points as the yardstick a user would pick; it knows nothing of the map's ed
 
 import argparse
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -34,36 +35,44 @@ RUNS_FILE = Path(__file__).parent / "data" / "seed_runs.json"
 SEEDS = (0, 1, 2, 3, 4)
 PEER = "kde"
 
-# section -> training and held-out sizes, and its contenders: label -> fit of (x, common).
-# The settings are the sections' defaults (s06's and s09's fit cells); the peer is the KDE.
+# section -> training and held-out sizes, and its contenders: label -> (family's fit, keywords).
+# The keywords are the sections' defaults in their fit cells (tests/test_seed_runs.py reads the
+# sections and holds the two equal); the peer is the KDE. Each fit also gets seed and quiet.
 SECTIONS: dict[str, dict] = {
     "s06": {
         "num_data": 3000,
         "num_heldout": 10_000,
         "fits": {
-            "flow": lambda x, **c: flow.fit(x, num_layers=3, num_steps=1500, noise=2.0, **c),
-            "autoregressive": lambda x, **c: autoregressive.fit(
-                x, num_steps=1500, noise=2.0, num_frequencies=4, num_lat_bins=180, **c
+            "flow": (flow.fit, {"num_layers": 3, "num_steps": 1500, "noise": 2.0}),
+            "autoregressive": (
+                autoregressive.fit,
+                {"num_steps": 1500, "noise": 2.0, "num_frequencies": 4, "num_lat_bins": 180},
             ),
-            "energy": lambda x, **c: energy.fit(
-                x, num_steps=2000, noise=2.0, num_frequencies=8, **c
-            ),
-            PEER: lambda x, **c: kde.fit(x, **c),
+            "energy": (energy.fit, {"num_steps": 2000, "noise": 2.0, "num_frequencies": 8}),
+            PEER: (kde.fit, {}),
         },
     },
     "s09": {
         "num_data": 20_000,
         "num_heldout": 20_000,
         "fits": {
-            "energy": lambda x, **c: energy.fit(x, num_steps=2000, **c),
-            "autoregressive": lambda x, **c: autoregressive.fit(
-                x, num_steps=4000, batch_size=512, **c
-            ),
-            "flow": lambda x, **c: flow.fit(x, num_steps=1500, **c),
-            PEER: lambda x, **c: kde.fit(x, bandwidths=kde.BANDWIDTHS[kde.BANDWIDTHS < 8], **c),
+            "energy": (energy.fit, {"num_steps": 2000}),
+            "autoregressive": (autoregressive.fit, {"num_steps": 4000, "batch_size": 512}),
+            "flow": (flow.fit, {"num_steps": 1500}),
+            PEER: (kde.fit, {"bandwidths": kde.BANDWIDTHS[kde.BANDWIDTHS < 8].tolist()}),
         },
     },
 }
+
+
+def settings(section: str) -> dict:
+    """The section's sizes and each contender's call, as stored beside its runs."""
+    spec = SECTIONS[section]
+    calls = {
+        label: f"{fit.__module__}.{fit.__name__}(x, **{keywords!r})"
+        for label, (fit, keywords) in spec["fits"].items()
+    }
+    return {"num_data": spec["num_data"], "num_heldout": spec["num_heldout"], "fits": calls}
 
 
 def sklearn_kde(x: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, float, float]:
@@ -83,15 +92,15 @@ def sklearn_kde(x: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, fl
 def run_seed(section: str, seed: int, quiet: bool = True) -> dict:
     """One seed of one section: every contender's gap and time, and each one's paired
     difference to the peer (positive: the contender is closer to p_data)."""
-    settings = SECTIONS[section]
+    spec = SECTIONS[section]
     pyro.set_rng_seed(seed)  # the section's own draws: its x, then its held-out points
-    x = world.sample_land(settings["num_data"])
-    x_test = world.sample_land(settings["num_heldout"])
+    x = world.sample_land(spec["num_data"])
+    x_test = world.sample_land(spec["num_heldout"])
     entropy = world.LandUniform().entropy().item()
     scores, fits = {}, {}
-    fitters: dict[str, Callable] = settings["fits"]
-    for label, fitter in fitters.items():
-        fitted = fitter(x, seed=seed, quiet=quiet)
+    fitters: dict[str, tuple[Callable, dict]] = spec["fits"]
+    for label, (fit, keywords) in fitters.items():
+        fitted = fit(x, seed=seed, quiet=quiet, **keywords)
         scores[label] = fitted.log_prob(x_test).double()
         fits[label] = {
             "name": fitted.name,
@@ -128,6 +137,12 @@ def verdict(section: str, stored: dict | None = None) -> dict:
     stored = load() if stored is None else stored
     if section not in stored["sections"]:
         raise ValueError(f"section must be one of {sorted(stored['sections'])}; got {section!r}")
+    made_with = stored.get("settings", {}).get(section)
+    if section in SECTIONS and made_with != settings(section):
+        raise ValueError(
+            f"the stored runs of {section} were made with other settings than SECTIONS[{section!r}]"
+            f" holds now ({made_with} against {settings(section)}): run `make seeds` again"
+        )
     runs = stored["sections"][section]
     labels = list(runs[0]["fits"])
     gaps = {label: [run["fits"][label]["gap_nats"] for run in runs] for label in labels}
@@ -135,6 +150,7 @@ def verdict(section: str, stored: dict | None = None) -> dict:
     pyro_labels = [label for label in runs[0]["versus_peer"]]
     best = min(pyro_labels, key=lambda label: sum(gaps[label]) / len(runs))
     return {
+        "made": stored["meta"].get("date"),
         "seeds": [run["seed"] for run in runs],
         "contender": best,
         "peer": PEER,
@@ -163,16 +179,19 @@ def sentence(result: dict) -> str:
         outcome = (
             f"beats the KDE on {claim['wins']} of {seeds} seeds: the winner changes with the seed"
         )
+    others = [label for label in result["versus_peer"] if label != best]
     return (
-        f"Over training seeds {result['seeds'][0]}-{result['seeds'][-1]}, the best Pyro model, "
-        f"{result['names'][best]} (mean gap {result['mean_gap'][best]:.3f} nats, "
-        f"{result['mean_fit_seconds'][best]:.0f} s), {outcome}: mean difference "
-        f"{claim['mean_diff_nats']:+.3f} nats, spread between seeds (sd) "
+        f"Stored runs (make seeds, {result['made']}, this section's default settings), training "
+        f"seeds {result['seeds'][0]}-{result['seeds'][-1]}: of the Pyro contenders ({best}, "
+        f"{', '.join(others)}), the best, {result['names'][best]} (mean gap "
+        f"{result['mean_gap'][best]:.3f} nats, {result['mean_fit_seconds'][best]:.0f} s), "
+        f"{outcome}: mean difference {claim['mean_diff_nats']:+.3f} nats (standard error of the "
+        f"mean over seeds {claim['se_of_mean_nats']:.3f}), spread between seeds (sd) "
         f"{claim['sd_between_seeds_nats']:.3f}, held-out paired error of one seed "
         f"{claim['mean_heldout_se_nats']:.3f}. The KDE's mean gap: "
         f"{result['mean_gap'][peer]:.3f} nats ({result['mean_fit_seconds'][peer]:.0f} s); "
         f"scikit-learn's KernelDensity on the same points: {result['mean_gap']['sklearn']:.3f} "
-        f"({result['mean_fit_seconds']['sklearn']:.0f} s)."
+        f"({result['mean_fit_seconds']['sklearn']:.0f} s, its search on every core)."
     )
 
 
@@ -195,8 +214,10 @@ def main(argv: list[str] | None = None) -> None:
     stored["meta"] = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "cores": os.cpu_count(),
         "timing": "fit seconds as measured on this machine, possibly beside other jobs: "
-        "compare them in ratios within one run",
+        "compare them in ratios within one run. torch fits on the torch threads above; "
+        "scikit-learn's GridSearchCV on every core (n_jobs=-1), as a user would run it",
         "torch": torch.__version__,
         "pyro": pyro.__version__,
     }
@@ -211,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
             took = time.perf_counter() - start
             print(f"{section} seed {seed} ({took:.0f} s): {gaps}", flush=True)
         stored["sections"][section] = runs
+        stored.setdefault("settings", {})[section] = settings(section)
         args.out.write_text(json.dumps(stored, indent=1) + "\n")
         print(sentence(verdict(section, stored)), flush=True)
 
