@@ -142,10 +142,10 @@ plots.save(
 
 # %% [markdown]
 # ## How good is the best box? Held-out NLL against the entropy bound
-# p_data is uniform over land, so no model can have an expected NLL below its entropy,
-# log(land area). A held-out point outside the box has likelihood 0 under the box, so the
-# true KL(p_data || p_model) is infinite; we count those points and report the NLL over the
-# points the box covers.
+# $p_{\text{data}}$ is uniform over land, so no model can have an expected NLL below its
+# entropy, $\log(\text{land area})$. A held-out point outside the box has likelihood 0 under the
+# box, so the true $\mathrm{KL}(p_{\text{data}} \,\|\, p_{\text{model}})$ is infinite; we count
+# those points and report the NLL over the points the box covers.
 
 # %%
 heldout = world.sample_land(args.num_heldout)
@@ -159,10 +159,14 @@ gap_nats = heldout_nll - entropy_bound
 
 # %% [markdown]
 # ## The gap is the framework's accuracy
-# For a uniform box, NLL = log(box area) and entropy = log(land area), so
-# gap = -log(land area in box / box area) + log(coverage) = -log(accuracy) + log(coverage).
-# With full coverage the gap is exactly -log(accuracy): the likelihood and the framework's
-# accuracy (share of generated points on land) are the same measurement.
+# For a uniform box, $\text{NLL} = \log(\text{box area})$ and
+# $\text{entropy} = \log(\text{land area})$, so
+#
+# $$\text{gap} = -\log\frac{\text{land area in box}}{\text{box area}} + \log(\text{coverage})
+# = -\log(\text{accuracy}) + \log(\text{coverage}).$$
+#
+# With full coverage the gap is exactly $-\log(\text{accuracy})$: the likelihood and the
+# framework's accuracy (share of generated points on land) are the same measurement.
 
 # %%
 generated = p_model.sample((args.num_heldout,))

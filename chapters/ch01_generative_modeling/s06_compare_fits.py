@@ -105,6 +105,11 @@ vi_args = {"num_draws": args.num_samples, **common}
 # normalised afterwards by quadrature over the map, so that its held-out NLL here is exact. At
 # 3,000 points it gets the same 2 degrees of noise and 8 Fourier frequencies instead of 24.
 #
+# Their Pyro programs are shown in s09, each in the cell before its fit: the autoregressive
+# model written out under "Explicit and tractable: an autoregressive model", `flow.model` under
+# "Explicit and tractable: a normalizing flow", and `energy.nce_model` under "Explicit but
+# approximate: an energy-based model". Here they are fitted as they stand.
+#
 # Beside them, the two fits a user would pick instead: a Gaussian kernel density estimate whose
 # bandwidth 5-fold cross-validation chooses, and scikit-learn's EM mixture with as many
 # components as the VI mixture below. The KDE gets the same courtesy as the flow and the
@@ -221,8 +226,9 @@ extra = {
 # %% [markdown]
 # ## SVI: the Gaussian (full-rank guide) and a larger mixture
 # A VI fit has one "chain", so r_hat says nothing; the PSIS k-hat of the importance weights
-# p(x, theta) / q(theta) says whether the guide can be trusted: below min(1 - 1/log10 S, 0.7) for
-# S draws (Vehtari et al., 2024), which is 0.67 at the 1,000 draws used here.
+# $p(x, \theta) / q(\theta)$ says whether the guide can be trusted: below
+# $\min(1 - 1/\log_{10} S,\ 0.7)$ for $S$ draws (Vehtari et al., 2024), which is 0.67 at the
+# 1,000 draws used here.
 
 # %%
 vi = [
@@ -238,11 +244,12 @@ idatas = {fitted.name: fitted.inference_data() for fitted in nuts + vi}
 # %% [markdown]
 # ## PSIS-LOO on the training data, for the fits with a posterior
 # PSIS-LOO reweights posterior draws to stand in for leaving each point out. NUTS draws are
-# posterior draws. A VI fit's are not: they come from q, so each ratio also carries
-# p(theta, x) / q(theta) (`compare.vi_loo`; Magnusson et al., 2019), which needs many draws,
-# and guide draws are cheap: 4000 of them. The Pareto k-hat says when a ratio cannot be trusted; its
-# threshold depends on the number of draws S, min(1 - 1/log10 S, 0.7), so S, k-hat and threshold
-# are reported side by side, and a fit with a k-hat above it is reported as unreliable, not ranked.
+# posterior draws. A VI fit's are not: they come from $q$, so each ratio also carries
+# $p(\theta, x) / q(\theta)$ (`compare.vi_loo`; Magnusson et al., 2019), which needs many draws,
+# and guide draws are cheap: 4000 of them. The Pareto k-hat says when a ratio cannot be trusted;
+# its threshold depends on the number of draws $S$, $\min(1 - 1/\log_{10} S,\ 0.7)$, so $S$,
+# k-hat and threshold are reported side by side, and a fit with a k-hat above it is reported as
+# unreliable, not ranked.
 #
 # The Bayesian box gets no LOO: its support depends on the data. Without an outermost point the
 # posterior would hold boxes that exclude it; the full posterior's draws never do, so importance

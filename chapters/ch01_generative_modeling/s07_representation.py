@@ -320,8 +320,9 @@ plots.save(fig, out / "fig1_8_decoder_grid.png")
 # %% [markdown]
 # ## "Make it taller": a step in latent space
 # The linear fit above says how the latent means move with height and width:
-# (height, width) = z B + c. Inverting B gives the latent direction that changes height by one
-# unit while holding width. We decode tins along it from the average tin and measure them.
+# $(\text{height}, \text{width}) = z B + c$. Inverting $B$ gives the latent direction that changes
+# height by one unit while holding width. We decode tins along it from the average tin and measure
+# them.
 
 # %%
 # The fit maps latent means to labels: labels = z @ B + intercept, B of shape (2, 2). The

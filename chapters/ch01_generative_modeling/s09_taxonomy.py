@@ -109,11 +109,12 @@ peers = [
 
 # %% [markdown]
 # ## Explicit and tractable: an autoregressive model
-# p(x) = p(lat) p(lon | lat), a Pyro model with two sample sites in that order:
+# $p(x) = p(\text{lat})\, p(\text{lon} \mid \text{lat})$, a Pyro model with two sample sites in
+# that order:
 #
-# - p(lat) is a histogram density over half-degree bands;
-# - p(lon | lat) is a mixture of 64 von Mises distributions, whose weights, centres and widths an
-#   MLP computes from the latitude.
+# - $p(\text{lat})$ is a histogram density over half-degree bands;
+# - $p(\text{lon} \mid \text{lat})$ is a mixture of 64 von Mises distributions, whose weights,
+#   centres and widths an MLP computes from the latitude.
 #
 # Latitude comes first because longitude is the coordinate that wraps: -180 and 180 are the same
 # meridian, and Chukotka, Fiji and Antarctica cross it. As an output, longitude gets a density on
@@ -229,12 +230,12 @@ save(
 
 # %% [markdown]
 # ## Explicit but approximate: an energy-based model
-# p(x) = exp(-E(x)) / Z for any function E, here an MLP on Fourier features of the point. Z is
-# what makes the family hard: in high dimensions it is an integral nobody can do, so training
-# must avoid it. Noise-contrastive estimation does: a classifier (a Pyro model with Bernoulli
-# labels, fitted by SVI) tells the training points from uniform noise on the map, with logit
-# -E(x) - log q(x). At its optimum -E(x) = log p_data(x), so the energy learns its own
-# normaliser.
+# $p(x) = e^{-E(x)} / Z$ for any function $E$, here an MLP on Fourier features of the point.
+# $Z$ is what makes the family hard: in high dimensions it is an integral nobody can do, so
+# training must avoid it. Noise-contrastive estimation does: a classifier (a Pyro model with
+# Bernoulli labels, fitted by SVI) tells the training points from uniform noise $q$ on the map,
+# with logit $-E(x) - \log q(x)$. At its optimum $-E(x) = \log p_{\text{data}}(x)$, so the
+# energy learns its own normaliser.
 #
 # On the map Z is only a 2-D integral, so quadrature computes it (at two grid steps, to show the
 # error is negligible) and the NLL in the table is *exact*: the family is approximate in general,
@@ -364,7 +365,8 @@ gan_fit = gan.fit(x, num_steps=args.gan_steps, **common)
 # Each fit is scored on the same held-out points:
 #
 # - `nll`: held-out NLL in nats per point, and `nll_kind` says what it is. For an `exact` NLL,
-#   `gap_nats` (NLL minus the entropy of p_data) is KL(p_data || p_model) itself, up to the
+#   `gap_nats` (NLL minus the entropy of $p_{\text{data}}$) is
+#   $\mathrm{KL}(p_{\text{data}} \,\|\, p_{\text{model}})$ itself, up to the
 #   noise of 20,000 held-out points (about 0.005 nats). An `upper_bound` (the VAE's) says the
 #   true gap is at most this; a `kde_of_samples` (the GAN's) is the exact NLL of a KDE of its
 #   samples, which mixes the model's error with the KDE's. So the exact rows are ranked among themselves, and the other
