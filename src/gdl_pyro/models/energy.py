@@ -334,8 +334,10 @@ def share_check(chains: torch.Tensor, inside, expected: float) -> dict:
     ArviZ's estimate needs long chains: on simulated two-state chains it returned its ceiling,
     3 to 5 times the true ESS, at 4 and 8 draws a chain, and 1.2 to 2 times it at 16, and came
     within 30% from 30 draws. An ESS too high makes the SE too small, and the check would fail
-    by itself; so with fewer than 30 draws a chain each chain counts as one effective draw (the
-    chains are independent, and each of them is worth at least one).
+    by itself; so with fewer than 30 draws a chain each chain counts as one effective draw. The
+    chains of ``sample_mcmc`` move separately (their target is a product), but they share one
+    step size and trajectory length: ArviZ's ESS treats them as independent chains, which they
+    are only approximately.
 
     Parameters
     ----------
