@@ -492,7 +492,11 @@ def test_s09_taxonomy(tmp_path):
     )
     assert check["z"] == pytest.approx(abs(check["share"] - check["expected"]) / check["se"])
     assert check["passes"] == (check["z"] <= 3)
-    # The warm-up it was given, shown step by step, starting near the map's land share (0.29).
+    # The fit's own samples start from the quadrature grid: their land share is recorded under a
+    # name that says so, not as a check of NUTS.
+    assert "land_mass_by_nuts" not in energy_check
+    assert 0 < energy_check["land_share_of_fit_samples_grid_start"] <= 1
+    # The warm-up it was given, shown step by step, starting near the map's land share (0.3305).
     shares = check["land_share_by_warmup"]
     assert shares["0"] < 0.5 and len(shares) >= 3
     # Two estimators of one diffusion bound agree within their standard errors.
@@ -506,6 +510,22 @@ def test_s09_taxonomy(tmp_path):
     assert check["mean_log_density_as_written"] == pytest.approx(
         check["mean_log_density_library"], rel=1e-5
     )
+
+
+@pytest.mark.slow
+def test_a_section_shows_its_programs_in_a_terminal_unless_quiet(tmp_path):
+    """A script drops a cell's value: the trace's table is printed, and --quiet silences it."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    command = [sys.executable, str(CHAPTER / "s04_mle.py"), *SCRIPTS["s04_mle.py"]]
+    completed = subprocess.run(
+        [*command, "--out-dir", str(tmp_path / "loud")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "Trace Shapes:" in completed.stdout and "```" not in completed.stdout
 
 
 def test_quick_mode_runs(tmp_path):
