@@ -422,7 +422,7 @@ plots.save(ax.figure, out / "ppc_map.png")
 
 # %% [markdown]
 # ## Who wins, and at what cost
-# The gap to the entropy bound is KL(p_data || p_model) (plus held-out noise). The baselines
+# The gap to the entropy bound is $\mathrm{KL}(p_{\text{data}} \,\|\, p_{\text{model}})$ (plus held-out noise). The baselines
 # are a fair yardstick: the same training points, scored on the same held-out points.
 
 # %%

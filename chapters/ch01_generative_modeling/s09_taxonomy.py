@@ -254,7 +254,7 @@ save(
 # 0.33 of them on land (the land's share of the map). `land_share_by_warmup` is the share of
 # their first draw after 0, 20, 100 and 300 warm-up steps; after the last they keep 50 draws a
 # chain. A chain's draws are correlated, so the standard error counts effective draws:
-# SE = sqrt(p (1 - p) / ESS), with ArviZ's ESS of the land indicator (chains first). The check
+# $\mathrm{SE} = \sqrt{p (1 - p) / \mathrm{ESS}}$, with ArviZ's ESS of the land indicator (chains first). The check
 # passes when |NUTS share - quadrature share| is at most 3 SE; `z` is that ratio.
 #
 # It fails. On a fit at the default settings (the full run's numbers) the share climbed from
