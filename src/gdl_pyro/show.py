@@ -182,7 +182,7 @@ def plate_diagram(model: Callable, *args, title: str | None = None, **kwargs):
         inside = [positions[node] for node in nodes if plate in plates_of[node]]
         nesting = 0.55 - 0.1 * min(len(groups[n]) for n in nodes if plate in plates_of[n])
         x0 = min(x for x, _ in inside) - nesting
-        y0 = min(y for _, y in inside) - nesting - 0.2
+        y0 = min(y for _, y in inside) - nesting - 0.45  # room for a distribution's name
         width = max(x for x, _ in inside) - x0 + nesting
         height = max(y for _, y in inside) - y0 + nesting
         ax.add_patch(
@@ -217,13 +217,14 @@ def plate_diagram(model: Callable, *args, title: str | None = None, **kwargs):
             continue
         shade = "0.8" if data["is_observed"] else "white"
         ax.add_patch(Circle((x, y), radius, fc=shade, ec="k", lw=1.0))
-        ax.text(x, y + 0.04, node, ha="center", va="center", fontsize=8)
+        # The site's name inside the circle, its distribution's under it: both readable.
+        ax.text(x, y, node, ha="center", va="center", fontsize=8 if len(node) <= 8 else 6.5)
         name = data["distribution"]
-        ax.text(x, y - 0.17, name, ha="center", va="center", fontsize=5.5 if len(name) < 13 else 4)
+        ax.text(x, y - radius - 0.06, name, ha="center", va="top", fontsize=7, style="italic")
     xs = [x for x, _ in positions.values()]
     ys = [y for _, y in positions.values()]
     ax.set_xlim(min(xs) - 0.9, max(xs) + 0.9)
-    ax.set_ylim(min(ys) - 1.0, max(ys) + 0.7)
+    ax.set_ylim(min(ys) - 1.25, max(ys) + 0.7)
     ax.set_aspect("equal")
     ax.axis("off")
     if title:
