@@ -12,13 +12,11 @@ and repeated over training seeds (their spread beside it). Slow (a few minutes):
 
 import argparse
 import math
-import time
 
 import numpy as np
 import torch
-from sklearn.model_selection import GridSearchCV
-from sklearn.neighbors import KernelDensity
 
+from gdl_pyro import seed_runs
 from gdl_pyro.data import world
 from gdl_pyro.models import kde
 
@@ -52,14 +50,8 @@ def compare(num_data: int, seed: int, x_test: torch.Tensor, entropy: float) -> f
         scores[boundary] = fitted.log_prob(x_test).double()
         gap = -scores[boundary].mean().item() - entropy
         row(fitted.name, fitted.bandwidth, gap, mass_on_map(fitted), fitted.seconds)
-    start = time.perf_counter()
-    n_jobs = -1 if num_data >= 5000 else None  # as the search ran before
-    search = GridSearchCV(
-        KernelDensity(rtol=1e-4), {"bandwidth": kde.BANDWIDTHS}, cv=5, n_jobs=n_jobs
-    ).fit(x.double().numpy())
-    seconds = time.perf_counter() - start
-    bandwidth = search.best_params_["bandwidth"]
-    own = search.best_estimator_.score_samples(x_test.double().numpy())
+    own, bandwidth, seconds = seed_runs.sklearn_kde(x, x_test)
+    own = own.numpy()
     mass = box_mass(x, bandwidth).mean().item()
     row("scikit-learn (GridSearchCV)", bandwidth, -own.mean() - entropy, mass, seconds)
     exact = kde.GaussianKDE(x.double(), bandwidth).log_prob(x_test.double())
