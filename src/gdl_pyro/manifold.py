@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from gdl_pyro.plots import _numpy
 
 __all__ = ["PixelPCA", "pixel_pca", "plot_manifold"]
 
@@ -97,8 +98,8 @@ def plot_manifold(
     view : (float, float)
         Elevation and azimuth of the 3-D panels, in degrees.
     """
-    pixel_points, latent_points = _array(pixel_points), _array(latent_points)
-    factors = _array(factors)
+    pixel_points, latent_points = _numpy(pixel_points), _numpy(latent_points)
+    factors = _numpy(factors)
     if pixel_points.ndim != 2 or pixel_points.shape[1] != 3:
         raise ValueError(f"pixel_points must have shape (N, 3); got {pixel_points.shape}")
     if latent_points.shape != (len(pixel_points), 2):
@@ -111,7 +112,7 @@ def plot_manifold(
         raise ValueError(f"need {factors.shape[1]} factor_names; got {len(factor_names)}")
     axis_labels = [f"PC{i + 1}" for i in range(3)]
     if explained is not None:
-        shares = _array(explained)
+        shares = _numpy(explained)
         axis_labels = [
             f"{label} ({share:.0%})" for label, share in zip(axis_labels, shares, strict=True)
         ]
@@ -137,7 +138,3 @@ def plot_manifold(
     if title:
         fig.suptitle(title)
     return fig
-
-
-def _array(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
