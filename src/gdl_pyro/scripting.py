@@ -108,6 +108,14 @@ def first_markdown_cell(source: str) -> str:
     return "\n".join(lines)
 
 
+def in_kernel() -> bool:
+    """Whether a Jupyter kernel runs this code: a notebook, which shows a cell's value itself.
+
+    A script, and ``%run`` in an IPython terminal, show nothing they do not print.
+    """
+    return "ipykernel" in sys.modules
+
+
 def chapter_args(name: str, namespace: dict, argv: list[str] | None = None) -> argparse.Namespace:
     """A section's settings: its parameters cell, what the caller gave, and ``quick``'s sizes.
 
@@ -158,9 +166,7 @@ def chapter_args(name: str, namespace: dict, argv: list[str] | None = None) -> a
     if unknown:
         raise ValueError(f"quick_sizes names settings the parameters cell lacks: {unknown}")
     values = {key: namespace[key] for key in names}
-    from_shell = argv is not None or (
-        namespace.get("__name__") == "__main__" and "ipykernel" not in sys.modules
-    )
+    from_shell = argv is not None or (namespace.get("__name__") == "__main__" and not in_kernel())
     if from_shell:
         parser = section_parser(
             title_and_summary(first_markdown_cell(source))[1] or name,

@@ -24,7 +24,6 @@ RNG of its own: the caller's param store, RNG and Pyro program are left as they 
 """
 
 import inspect
-import sys
 import textwrap
 from collections.abc import Callable
 
@@ -36,6 +35,7 @@ from pyro.infer.inspect import generate_graph_specification, get_model_relations
 
 from gdl_pyro._sealed import sealed
 from gdl_pyro._state import ParamState, seeded
+from gdl_pyro.scripting import in_kernel
 
 __all__ = ["Source", "Text", "plate_diagram", "source", "trace_shapes"]
 
@@ -55,9 +55,8 @@ class Source(Text):
 
 
 def _in_ipython() -> bool:
-    """Whether an IPython shell or kernel runs this code (it shows a cell's value itself)."""
-    ipython = sys.modules.get("IPython")
-    return ipython is not None and ipython.get_ipython() is not None
+    """Whether a notebook shows a cell's value itself: chapter_args' own rule."""
+    return in_kernel()
 
 
 def _shown(text: Text, quiet: bool) -> Text:
