@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHAPTER := chapters/ch01_generative_modeling
 OUT := outputs/ch01
 
-.PHONY: help setup ch01 quick notebooks book lab test test-fast lint format seeds bench clean
+.PHONY: help setup ch01 quick notebooks book lab test test-fast exercises lint format seeds bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,11 @@ test: $(STAMP)  ## Run the test suite (one worker per CPU core)
 # so that the second run skips recompiling the library and pytest's rewrite of every test file.
 test-fast: $(STAMP)  ## Run the tests not marked slow, in one process (under half a minute)
 	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -m "not slow" --hypothesis-profile=gdl-fast -p no:logging
+
+# Every exercise's reference solution must pass its check and every stub (read from its section
+# file, as a learner sees it) must fail: otherwise the exercise, not the learner, is wrong.
+exercises: $(STAMP)  ## Check every exercise's solution (must pass) and stub (must fail)
+	$(PY) -m gdl_pyro.exercises
 
 lint: $(STAMP)  ## ruff check and format check
 	$(VENV)/bin/ruff check .

@@ -173,6 +173,43 @@ plots.save(
 )
 
 # %% [markdown]
+# ## Exercises
+# Each check measures what your answer achieves and says what it found. Fill in a stub, then run
+# its cell. (A script run checks the reference solutions instead;
+# `exercises.solution("s03.1")` returns one, and the book has a page of them.)
+#
+# **s03.1 A box's log-likelihood.** Write `log_likelihood(x, low, high)`: the log-likelihood
+# $\log L(\theta \mid X) = \sum_i \log p_\theta(x_i)$ of the points `x`, shape (N, 2), under the
+# box with corners `low` and `high`. It must hold for N = 5000 points, where the product
+# $\prod_i p_\theta(x_i)$ underflows, and be $-\infty$ for a box that misses a point.
+
+# %%
+from gdl_pyro import exercises
+
+
+def log_likelihood(x, low, high):
+    """log L(theta | X) for points x (N, 2) and the box [low, high]: one number."""
+    ...  # your code here
+
+
+exercises.attempt("s03.1", log_likelihood, quiet=args.quiet)
+
+# %% [markdown]
+# **s03.2 p_data as a density.** Write `log_p_data(x)`: the log density of p_data at the points
+# `x`, shape (N, 2): uniform over land and 0 (log density $-\infty$) at sea. The check evaluates
+# it on every cell of the map and integrates. (`world.is_land` and `world.land_area` help.)
+
+
+# %%
+def log_p_data(x):
+    """log p_data(x) for points x (N, 2): one value per point."""
+    ...  # your code here
+
+
+exercises.attempt("s03.2", log_p_data, quiet=args.quiet)
+
+
+# %% [markdown]
 # ## The section's numbers
 # Written to `results.json` in the output folder (and printed unless `quiet`).
 

@@ -1,0 +1,1 @@
+"""s02's exercises."""

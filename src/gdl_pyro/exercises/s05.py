@@ -1,0 +1,1 @@
+"""s05's exercises."""

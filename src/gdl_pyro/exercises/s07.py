@@ -1,0 +1,1 @@
+"""s07's exercises."""

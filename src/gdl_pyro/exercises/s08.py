@@ -1,0 +1,1 @@
+"""s08's exercises."""

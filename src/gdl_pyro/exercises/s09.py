@@ -1,0 +1,1 @@
+"""s09's exercises."""

@@ -1,0 +1,1 @@
+"""Reference solutions of s02's exercises."""

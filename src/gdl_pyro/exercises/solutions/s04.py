@@ -1,0 +1,1 @@
+"""Reference solutions of s04's exercises."""

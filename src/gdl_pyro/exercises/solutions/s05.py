@@ -1,0 +1,1 @@
+"""Reference solutions of s05's exercises."""

@@ -1,0 +1,1 @@
+"""Reference solutions of s06's exercises."""

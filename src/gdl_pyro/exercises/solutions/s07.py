@@ -1,0 +1,1 @@
+"""Reference solutions of s07's exercises."""

@@ -1,0 +1,1 @@
+"""Reference solutions of s08's exercises."""

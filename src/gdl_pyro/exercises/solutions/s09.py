@@ -1,0 +1,1 @@
+"""Reference solutions of s09's exercises."""

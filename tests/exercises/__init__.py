@@ -1,0 +1,1 @@
+"""Tests of the exercises: the machinery, and each section's wrong answers."""
