@@ -126,7 +126,7 @@ def build(tmp_path, quick: bool) -> Path:
 def test_pages_link_to_their_neighbours_and_load_nothing_from_the_network(tmp_path):
     index = build(tmp_path, quick=False)
     pages = {p.stem: p.read_text() for p in index.parent.glob("*.html")}
-    assert set(pages) == {"index", "s01_a", "s02_b", "s03_c"}
+    assert set(pages) == {"index", "s01_a", "s02_b", "s03_c", "solutions"}
     for name, page in pages.items():
         assert network_resources(page) == [], name
         assert "quick-banner" not in page
@@ -137,6 +137,13 @@ def test_pages_link_to_their_neighbours_and_load_nothing_from_the_network(tmp_pa
     assert "chapter_args" not in middle and "injected-parameters" not in middle
     assert "What it does, in one line." in pages["index"]
     assert pages["index"].count("data:image/png;base64") == 0  # these notebooks have no figure
+    # The solutions of the sections' exercises, on a page of their own, linked from the pages
+    # of sections that have exercises (s01 has none).
+    solutions = pages["solutions"]
+    assert 'id="s02"' in solutions and 'id="s03"' in solutions and 'id="s01"' not in solutions
+    assert 'id="s03.1"' in solutions and "def log_likelihood" in re.sub(r"<[^>]+>", "", solutions)
+    assert 'href="solutions.html#s02"' in middle and "solutions.html" not in pages["s01_a"]
+    assert 'href="solutions.html"' in pages["index"]
 
 
 # Converts notebooks with nbconvert (seconds, most of them importing it): the slow loop.
@@ -144,7 +151,8 @@ def test_pages_link_to_their_neighbours_and_load_nothing_from_the_network(tmp_pa
 def test_a_quick_build_has_its_banner_on_every_page(tmp_path):
     index = build(tmp_path, quick=True)
     for page in index.parent.glob("*.html"):
-        assert "quick-banner" in page.read_text(), page.name
+        if page.stem != "solutions":  # the solutions ran nothing of this build
+            assert "quick-banner" in page.read_text(), page.name
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

@@ -239,6 +239,15 @@ def build_book(notebooks: list[Path], out_dir: Path) -> Path:
                 "notebook": notebook,
             }
         )
+    from gdl_pyro.exercises._page import solutions_page
+
+    solutions = solutions_page(
+        [(page["stem"], page["title"], page["file"]) for page in pages], _SOLUTIONS_NAV
+    )
+    for page in pages:
+        anchor = page["stem"][:3]
+        has_exercises = solutions is not None and f'id="{anchor}"' in solutions
+        page["solutions"] = f"{SOLUTIONS}#{anchor}" if has_exercises else None
     for i, page in enumerate(pages):
         before = pages[i - 1] if i > 0 else None
         after = pages[i + 1] if i + 1 < len(pages) else None
@@ -266,6 +275,13 @@ def build_book(notebooks: list[Path], out_dir: Path) -> Path:
         )
         for page in pages
     )
+    if solutions is not None:
+        (out_dir / SOLUTIONS).write_text(solutions)
+        items += (
+            f'\n<li><a href="{SOLUTIONS}"><span class="id">&#10003;</span> Solutions to the '
+            'exercises</a><p class="summary">A reference solution for every exercise of these '
+            "sections, on a page of its own.</p></li>"
+        )
     banner = QUICK_BANNER if any(page["quick"] for page in pages) else ""
     index = out_dir / "index.html"
     index.write_text(INDEX.format(items=items, banner=banner))
@@ -323,15 +339,24 @@ def _navigation(page: dict, before: dict | None, after: dict | None) -> str:
         label = f"{target['stem'][:3]} {html.escape(target['title'])}"
         return f'<a href="{target["file"]}">{arrow} {label}</a>'
 
+    solutions = (
+        f' &middot; <a href="{page["solutions"]}">Solutions</a>' if page.get("solutions") else ""
+    )
     return (
         '<nav class="book-nav" style="font-family: sans-serif; padding: 0.6em 1em; '
         "display: flex; justify-content: space-between; gap: 1em; border-bottom: 1px solid "
         '#ddd; border-top: 1px solid #ddd">'
         f"{link(before, '&larr;')}"
-        f'<a href="index.html">Chapter 1: Generative Modeling</a>'
+        f'<span><a href="index.html">Chapter 1: Generative Modeling</a>{solutions}</span>'
         f"{link(after, '&rarr;')}</nav>"
     )
 
+
+SOLUTIONS = "solutions.html"
+_SOLUTIONS_NAV = (
+    '<nav class="book-nav" style="padding: 0.6em 0; border-bottom: 1px solid #ddd">'
+    '<a href="index.html">Chapter 1: Generative Modeling</a></nav>'
+)
 
 QUICK_BANNER = (
     '<div class="quick-banner" style="font-family: sans-serif; background: #fff3cd; '

@@ -19,7 +19,8 @@ raises, returns None or NaN, or has the wrong shape is a wrong answer like any o
     solution(id)          # the reference solution (gdl_pyro.exercises.solutions)
     stub(id)              # the section's stub, read from its file (a repository checkout only)
     attempt(id, answer)   # what a section's cell calls: in a notebook, check(id, answer);
-                          # in a script run, check(id, solution(id)), and it says so
+                          # in a script run, check(id, solution(id)), and it says so; it
+                          # prints and returns nothing
 
 A check runs the learner's code on an RNG of its own (seed 0), in a param store of its own and
 outside any Pyro program of the caller's (``gdl_pyro.fitting``'s seals), so checking leaves the
@@ -91,16 +92,17 @@ def check(id: str, answer) -> Result:
     return result
 
 
-def attempt(id: str, answer, *, quiet: bool = False) -> Result:
-    """What a section's exercise cell calls.
+def attempt(id: str, answer, *, quiet: bool = False) -> None:
+    """What a section's exercise cell calls: it prints what the check found, and returns nothing.
 
     In a notebook it checks the learner's ``answer`` (the stub, until it is filled in). A script
     run (``make ch01``, ``python sNN_name.py``) has no learner at the keyboard: it checks the
-    reference solution instead and says so, unless ``quiet``.
+    reference solution instead and says so, unless ``quiet``. (Nothing is returned, so that a
+    notebook shows the message once; ``check`` returns the ``Result``.)
     """
     if in_kernel():
-        return check(id, answer)
+        check(id, answer)
+        return
     result = check(id, solution(id))
     if not quiet:
         print(f"[script run: the reference solution is checked] {result}")
-    return result
