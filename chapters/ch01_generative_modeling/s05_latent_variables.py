@@ -264,6 +264,84 @@ plots.map_legend(ax)
 plots.save(ax.figure, out / "responsibilities.png")
 
 # %% [markdown]
+# ## Exercises
+# Each check measures what your answer achieves and says what it found. Fill in a stub, then run
+# its cell. (A script run checks the reference solutions instead;
+# `exercises.solution("s05.1")` returns one, and the book has a page of them.)
+#
+# **s05.1 A mixture with its component enumerated.** Take the section's model without its
+# priors: write `mixture_model(x=None, *, weights, locs, scales, num_data=None)`, the mixture of
+# K diagonal Gaussians with fixed `weights` (K,), `locs` (K, 2) and `scales` (K, 2), in degrees.
+# Each point has its own component, a latent site `"z"` inside `pyro.plate("data", ...)`, marked
+# `infer={"enumerate": "parallel"}`; the point is the observed site `"obs"`, one 2-D value. The
+# check traces your model (its sites, z in the plate, the event shape of obs), then sums z out
+# with `TraceEnum_ELBO` and an empty guide: with nothing else latent, its loss is exactly
+# $-\log p(x)$, which must equal the closed form
+# $\sum_i \log \sum_k w_k\, \mathcal{N}(x_i \mid \mu_k, \operatorname{diag} \sigma_k^2)$
+# (`MixtureSameFamily`). Last, it simulates with `x=None` and looks at each component's points.
+
+# %%
+from gdl_pyro import exercises
+
+
+def mixture_model(x=None, *, weights, locs, scales, num_data=None):
+    """K diagonal Gaussians: fixed weights (K,), locs and scales (K, 2); a latent z per point."""
+    ...  # your code here
+
+
+exercises.attempt("s05.1", mixture_model, quiet=args.quiet)
+
+# %% [markdown]
+# **s05.2 A mixture of boxes.** The components need not be Gaussians. Cut the map into square
+# cells and make each cell a component, a `UniformBox`, weighted by its share of the training
+# points: the latent variable is now "which cell", and the mixture is a 2-D histogram. Write
+# `fit_boxes(x)`, returning it as a distribution:
+# `dist.MixtureSameFamily(dist.Categorical(weights), UniformBox(low, high))` with `low` and
+# `high` of shape (K, 2). The check fits it to 5,000 points of p_data, integrates it over the
+# map (at most 1), scores 10,000 held-out points, and passes when its held-out gap, the KL to
+# p_data, is below that of scikit-learn's EM mixture of 10 Gaussians fitted to the same points.
+# Two choices matter. The cell size: too small and each cell holds a handful of points (the fit
+# follows the sample, not p_data); too large and the boxes spill into the sea. And the weight of
+# a cell without training points: its maximum-likelihood weight is 0, so a held-out point there
+# has likelihood 0. A pseudo-count $a$ per cell, $w_k = (n_k + a) / (N + K a)$, is the posterior
+# mean of the weights under a $\operatorname{Dirichlet}(a)$ prior. (torch's `Categorical`
+# quietly turns a probability of 0 into about $10^{-7}$; a hand-written histogram does not.)
+# With smaller cells and a smaller $a$, boxes can come close to the section's best mixture.
+
+# %%
+from gdl_pyro.distributions import UniformBox  # noqa: F401 (for your answer)
+
+
+def fit_boxes(x):
+    """A mixture of boxes fitted to the points x (N, 2): a distribution with log_prob."""
+    ...  # your code here
+
+
+exercises.attempt("s05.2", fit_boxes, quiet=args.quiet)
+
+# %% [markdown]
+# **s05.3 Which continent? Responsibilities.** The map above colours each point by its most
+# probable component. The full answer is a distribution over the components, by Bayes' rule:
+#
+# $$r_{ik} = p(z_i = k \mid x_i) = \frac{w_k\, \mathcal{N}(x_i \mid \mu_k, \sigma_k)}
+# {\sum_j w_j\, \mathcal{N}(x_i \mid \mu_j, \sigma_j)}$$
+#
+# Write `responsibilities(x, weights, locs, scales)` for diagonal Gaussians in degrees (as in
+# s05.1): an (N, K) tensor whose rows sum to 1. The check compares it with the closed form at
+# land points, and at points so far from every component (narrow islands) that each density
+# underflows to 0, in float64 too, while the responsibilities are still well defined.
+
+
+# %%
+def responsibilities(x, weights, locs, scales):
+    """p(z = k | x_i) for points x (N, 2) under the mixture: shape (N, K), rows sum to 1."""
+    ...  # your code here
+
+
+exercises.attempt("s05.3", responsibilities, quiet=args.quiet)
+
+
+# %% [markdown]
 # ## The section's numbers
 # Written to `results.json` in the output folder (and printed unless `quiet`).
 

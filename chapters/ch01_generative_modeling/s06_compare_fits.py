@@ -473,6 +473,82 @@ if not args.quiet:
     )
 
 # %% [markdown]
+# ## Exercises
+# Each check measures what your answer achieves and says what it found. Fill in a stub, then run
+# its cell. (A script run checks the reference solutions instead;
+# `exercises.solution("s06.1")` returns one, and the book has a page of them.)
+#
+# **s06.1 Leave-one-out for one point, by hand.** PSIS-LOO needs, for each training point,
+# $\log p(y_i \mid y_{-i})$ from draws that saw $y_i$. With posterior draws,
+# $p(y_i \mid y_{-i}) = 1 / \mathbb{E}_{\theta \mid y}[1 / p(y_i \mid \theta)]$. A VI fit's draws
+# $\theta_s$ come from the guide $q$ instead, so each carries an importance weight
+# $w_s = p(\theta_s, y) / q(\theta_s)$, known only up to a constant factor:
+#
+# $$\log p(y_i \mid y_{-i}) \approx \log \sum_s w_s - \log \sum_s \frac{w_s}{p(y_i \mid \theta_s)}$$
+#
+# Write `loo_point(loglik, log_weights)` from the (S,) tensors $\log p(y_i \mid \theta_s)$ and
+# $\log w_s$. The check draws 20,000 values of $\theta$ from an off-centre, too-wide guide for
+# a normal mean with known scale (20 points, one of them an outlier), where the exact
+# leave-one-out predictive is a normal density, and passes within 0.04 nats; then it adds 1,000
+# to every log weight, which must change nothing. `compare.vi_loo` does this for every point,
+# with the ratios Pareto-smoothed by ArviZ (`az.psislw`), so that a few huge weights cannot
+# dominate; its k-hat says when even that fails.
+
+# %%
+from gdl_pyro import exercises
+
+
+def loo_point(loglik, log_weights):
+    """log p(y_i | y_-i) from log p(y_i | theta_s) and log w_s, both of shape (S,): one number."""
+    ...  # your code here
+
+
+exercises.attempt("s06.1", loo_point, quiet=args.quiet)
+
+# %% [markdown]
+# **s06.2 The held-out gap, with its error.** The table's gap is the held-out NLL minus p_data's
+# entropy: a Monte Carlo estimate of
+# $\mathrm{KL}(p_{\text{data}} \,\|\, q) = \mathbb{E}_{p_{\text{data}}}[-\log q(x)] - \log(\text{land area})$.
+# Write `heldout_kl(log_q, num_points)`: draw `num_points` fresh points of p_data, and return
+# the estimate and its standard error, two numbers. `log_q` maps points (N, 2) to their log
+# densities (N,). The check uses the box over the whole map, whose KL is exactly
+# $\log(\text{map area} / \text{land area})$, with an error of 0, and the Gaussian with p_data's
+# mean and covariance, whose KL and sd of $\log q$ it integrates over every land cell: your
+# estimate must be within 5 standard errors of the KL, your error within 20% of
+# $\mathrm{sd} / \sqrt{n}$.
+
+
+# %%
+def heldout_kl(log_q, num_points):
+    """KL(p_data || q) from num_points fresh points of p_data: (estimate, standard error)."""
+    ...  # your code here
+
+
+exercises.attempt("s06.2", heldout_kl, quiet=args.quiet)
+
+# %% [markdown]
+# **s06.3 Which fit is better? The paired error.** Two fits scored on the same held-out points:
+# is one really better, or is the difference noise? Write `better_by(log_q_a, log_q_b,
+# num_points)`: how many nats per point fit a scores above fit b on fresh points of p_data,
+# $\mathbb{E}_{p_{\text{data}}}[\log q_a(x) - \log q_b(x)]$ (a's gap is smaller by as much), and
+# its standard error, as `compare.paired_difference` and the held-out table's `dse` give them.
+# The check compares a model with itself (both numbers exactly 0), then the best Gaussian with
+# one moved by (10, 5) degrees and widened, whose difference it integrates on the grid: yours
+# must be within 5 standard errors of it, and your error within 20% of the true one. The
+# unpaired error $\sqrt{se_a^2 + se_b^2}$ is the wrong one here; the check's message says what it
+# would have concluded.
+
+
+# %%
+def better_by(log_q_a, log_q_b, num_points):
+    """E[log q_a - log q_b] over num_points fresh points of p_data: (estimate, standard error)."""
+    ...  # your code here
+
+
+exercises.attempt("s06.3", better_by, quiet=args.quiet)
+
+
+# %% [markdown]
 # ## The section's numbers
 # Written to `results.json` in the output folder (and printed unless `quiet`).
 
