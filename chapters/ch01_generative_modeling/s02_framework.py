@@ -123,6 +123,52 @@ p_model.sample((args.num_samples,))
 samples_per_second = args.num_samples / (time.perf_counter() - start)
 
 # %% [markdown]
+# ## Exercises
+# Each check measures what your answer achieves and says what it found. Fill in a stub, then run
+# its cell. (A script run checks the reference solutions instead;
+# `exercises.solution("s02.1")` returns one, and the book has a page of them.)
+#
+# **s02.1 Sample p_data by rejection.** Generation asks for a sampler, and p_data has one:
+# propose points uniformly over a box that holds all the land, keep those on land
+# (`world.is_land`), and propose again until there are enough. Write `sample_p_data(num_samples)`,
+# points of shape (num_samples, 2), without `world.sample_land`. The check asks for 20,000 points
+# and measures the framework's numbers on them: the accuracy (share on land) must be 1, the five
+# land masses must get their shares of p_data (`world.land_mass_prior()`, total variation below
+# 0.02) and the longitudes and latitudes must follow p_data's (Kolmogorov-Smirnov distance below
+# 0.02), so an accurate sampler that covers one continent fails. How many proposals does one point
+# cost? $1 / \text{accuracy}$ of the box you propose from.
+
+# %%
+from gdl_pyro import exercises
+
+
+def sample_p_data(num_samples):
+    """num_samples points of p_data, shape (num_samples, 2), from box proposals and is_land."""
+    ...  # your code here
+
+
+exercises.attempt("s02.1", sample_p_data, quiet=args.quiet)
+
+# %% [markdown]
+# **s02.2 Accuracy for coverage.** The box of this section covers nearly all of p_data, but only
+# about a third of the points it makes are on land. Find a box with accuracy at least 0.75 that
+# still covers at least a quarter of p_data: `accurate_box()` returns its corners `(low, high)`,
+# tensors of shape (2,). The check computes both numbers exactly with `world.land_area_in_box`,
+# as the section's closed forms do (a box is a p_model: the part of it off the map makes points
+# too, and none of them is on land). Where on the map is a quarter of p_data packed densely
+# enough?
+
+
+# %%
+def accurate_box():
+    """The corners (low, high) of a box with accuracy >= 0.75 and coverage >= 0.25."""
+    ...  # your code here
+
+
+exercises.attempt("s02.2", accurate_box, quiet=args.quiet)
+
+
+# %% [markdown]
 # ## The section's numbers
 # Written to `results.json` in the output folder (and printed unless `quiet`).
 

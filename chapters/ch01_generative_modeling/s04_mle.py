@@ -192,6 +192,53 @@ plots.map_legend(ax)
 plots.save(ax.figure, out / "mle_box.png")
 
 # %% [markdown]
+# ## Exercises
+# Each check measures what your answer achieves and says what it found. Fill in a stub, then run
+# its cell. (A script run checks the reference solutions instead;
+# `exercises.solution("s04.1")` returns one, and the book has a page of them.)
+#
+# **s04.1 The box as a program that simulates.** `box_model` above can only score data: it needs
+# `x` to build its box. Write the box as a generative story instead, with the corners as
+# arguments: `model(x=None, *, low, high, num_data=None)` puts N points under
+# `pyro.plate("data", N)` as one observed site `"obs"` of the box (event shape (2,)), and with
+# `x=None` the same function simulates `num_data` points. The check traces it on 1,000 points of
+# p_data in their bounding box, where the log-likelihood is $-N \log(\text{area})$, and on a box
+# that misses some of them ($-\infty$); then it simulates 20,000 points and tests that they are
+# uniform over the box. (The $1/N$ of `poutine.scale` belongs to the program that fits, not to the
+# model.)
+
+# %%
+from gdl_pyro import exercises
+
+
+def model(x=None, *, low, high, num_data=None):
+    """N points, observed or simulated, drawn independently and uniformly from [low, high]."""
+    ...  # your code here
+
+
+exercises.attempt("s04.1", model, quiet=args.quiet)
+
+# %% [markdown]
+# **s04.2 How much of p_data does the MLE box miss?** Above, the bounding box of the training
+# points missed some held-out points, each with likelihood 0. On average over training sets of N
+# points of p_data, what share of p_data lies outside their bounding box? That is the chance that
+# one more point of p_data, point $N + 1$, falls outside the box of the first N. Write
+# `missed_share(num_data)`. The check simulates 2,000 training sets for each of N = 50, 200 and
+# 1,000 and passes an answer within 10% of the measured share. A formula needs no map: among
+# $N + 1$ exchangeable points, each is equally likely to be the one drawn last. (A simulation of
+# your own passes too, with about 1,000 training sets per N.)
+
+
+# %%
+def missed_share(num_data):
+    """The expected share of p_data outside the MLE box of num_data points of p_data."""
+    ...  # your code here
+
+
+exercises.attempt("s04.2", missed_share, quiet=args.quiet)
+
+
+# %% [markdown]
 # ## The section's numbers
 # Written to `results.json` in the output folder (and printed unless `quiet`).
 
