@@ -370,6 +370,67 @@ fig.suptitle("New tins: z ~ N(0, I), decoded by f")
 plots.save(fig, out / "generated.png")
 
 # %% [markdown]
+# ## Exercises
+# Each check measures what your answer achieves and says what it found. Fill in a stub, then run
+# its cell. (A script run checks the reference solutions instead;
+# `exercises.solution("s07.1")` returns one, and the book has a page of them.)
+#
+# The checks use PPCA, fitted in closed form to 1,000 tins in a second, not a VAE, which trains
+# for minutes.
+#
+# **s07.1 Make it wider.** "Make it taller" above fitted the read-out
+# $(\text{height}, \text{width}) = z B + c$ by least squares and solved
+# $B^\top \Delta z = (1, 0)$. Write `wider_direction(z, labels)`: the latent step $\Delta z$,
+# shape (2,), that makes a tin one unit wider (a unit is the image's side) and keeps its height,
+# from the latent means `z`, shape (N, 2), of N tins and their true (height, width), `labels`,
+# shape (N, 2); with torch.linalg, not `latent_direction`. The check hands it PPCA's latent
+# means, decodes tins along your step from the average tin with PPCA's decoder
+# $f(z) = W z + \mu$, and measures them with `measure_tins`, as the section did for taller ones.
+# It passes when width grows by about 1 per unit step (0.65 to 1.35: widths are read in whole
+# pixels, and a straight line through a curved latent space is right only near its middle)
+# and height changes by less than 0.3.
+
+# %%
+from gdl_pyro import exercises
+
+
+def wider_direction(z, labels):
+    """The latent step dz, shape (2,), that widens a tin by 1 and keeps its height."""
+    ...  # your code here
+
+
+exercises.attempt("s07.1", wider_direction, quiet=args.quiet)
+
+# %% [markdown]
+# **s07.2 The exact posterior of a linear decoder.** The VAE's encoder is a guide,
+# $q(z \mid x)$, that SVI fits to approximate the posterior. For PPCA no approximation is
+# needed: with $z \sim \mathcal N(0, I)$ and $x \mid z \sim \mathcal N(W z + \mu, \sigma^2 I)$
+# the posterior is Gaussian in closed form,
+#
+# $$p(z \mid x) = \mathcal N\big(M^{-1} W^\top (x - \mu),\ \sigma^2 M^{-1}\big), \qquad
+# M = W^\top W + \sigma^2 I.$$
+#
+# Write `exact_posterior(x, W, mu, sigma)` (without `ppca.posterior`): $p(z \mid x)$ as a
+# `dist.MultivariateNormal` with one batch member per image of `x`, shape (N, D), for W of
+# shape (D, q), mu of shape (D,) and the noise sd sigma. The check compares it with the closed
+# form derived another way and passes when KL(exact || yours) is below $10^{-4}$ nats per
+# image, for the tins' PPCA (with W rotated, so that $W^\top W$ is not diagonal) and for a noisy
+# PPCA with a 3-D latent, where the prior's pull toward 0 is strong. Its message says how
+# tightly one image pins down its z.
+
+# %%
+import pyro.distributions as dist  # noqa: F401 (for your answer)
+
+
+def exact_posterior(x, W, mu, sigma):
+    """p(z | x) of PPCA for images x (N, D): a MultivariateNormal of batch shape (N,)."""
+    ...  # your code here
+
+
+exercises.attempt("s07.2", exact_posterior, quiet=args.quiet)
+
+
+# %% [markdown]
 # ## The section's numbers
 # Written to `results.json` in the output folder (and printed unless `quiet`).
 

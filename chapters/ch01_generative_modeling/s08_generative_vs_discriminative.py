@@ -377,6 +377,73 @@ def can_generate(model) -> bool:
 
 
 # %% [markdown]
+# ## Exercises
+# Each check measures what your answer achieves and says what it found. Fill in a stub, then run
+# its cell. (A script run checks the reference solutions instead;
+# `exercises.solution("s08.1")` returns one, and the book has a page of them.)
+#
+# **s08.1 p(y | x) by Bayes' rule, in logs.** Write `class_posterior(log_prior, log_likelihood)`:
+# the classifier inside a generative model,
+# $p(y \mid x) = p(y)\, p(x \mid y) / \sum_{y'} p(y')\, p(x \mid y')$, shape (N, K), from
+# $\log p(y)$, shape (K,), and $\log p(x \mid y)$, shape (N, K), one row per x. The check feeds
+# it one Gaussian per land mass (fitted in closed form) and $p(y)$ =
+# `world.land_mass_prior()`, for held-out points and for groups of 100 points from one land
+# mass, whose $\log p(X \mid y) = \sum_i \log p(x_i \mid y)$ is near -1,000 nats: exp of that is
+# 0, even in float64. It passes when every row matches Bayes' rule to $10^{-5}$.
+
+# %%
+from gdl_pyro import exercises
+
+
+def class_posterior(log_prior, log_likelihood):
+    """p(y | x), shape (N, K), from log p(y), shape (K,), and log p(x | y), shape (N, K)."""
+    ...  # your code here
+
+
+exercises.attempt("s08.1", class_posterior, quiet=args.quiet)
+
+# %% [markdown]
+# **s08.2 The sum rule: p(x) from p(y) and p(x | y).** Bayes' rule's denominator is what a
+# generative model has and a discriminative one lacks, a density of x:
+# $p(x) = \sum_y p(y)\, p(x \mid y)$. Write `log_evidence(log_prior, log_likelihood)`:
+# $\log p(x)$, shape (N,), from the same inputs as s08.1. Given p_data's own pieces, $p(y)$ the
+# land masses' shares of the land and $p(x \mid y)$ uniform over land mass y
+# (`world.LandMassUniform(y).log_prob`, $-\infty$ off it), it must give p_data back: the check
+# evaluates it on every cell of the map and passes when it integrates to 1, is 0 at sea and
+# 1 / land area on land, and when it also matches the sum for s08.1's Gaussians and groups.
+
+
+# %%
+def log_evidence(log_prior, log_likelihood):
+    """log p(x), shape (N,), from log p(y), shape (K,), and log p(x | y), shape (N, K)."""
+    ...  # your code here
+
+
+exercises.attempt("s08.2", log_evidence, quiet=args.quiet)
+
+# %% [markdown]
+# **s08.3 A point on Greenland, on request.** The true $p(x \mid y)$ is uniform over land mass y.
+# Sample it from p_data by rejection: since $p(x \mid y) \propto p(x, y) = p(x)\,
+# [x \text{ lies on } y]$, points drawn from p_data (`world.sample_land`) and kept when they lie on
+# land mass y (`world.land_mass_of(x) == y`) are exact draws from it. Write
+# `sample_given(land_mass, num_samples)`, land_mass an index into `world.LAND_MASSES`, returning
+# shape (num_samples, 2), without `world.sample_land_mass` or `world.LandMassUniform`. The
+# check asks for 3,000 points on the Americas, on Australia and on Greenland, and passes when
+# all lie on the requested land mass, none repeat, and they spread uniformly over it (chi-square
+# tests over 5-degree bins and inside the map's 0.25-degree cells, at a false alarm rate of
+# $10^{-6}$ each).
+
+
+# %%
+def sample_given(land_mass, num_samples):
+    """num_samples points from p_data(x | y = land_mass), shape (num_samples, 2)."""
+    ...  # your code here
+
+
+exercises.attempt("s08.3", sample_given, quiet=args.quiet)
+
+
+# %% [markdown]
 # ## The section's numbers
 # Written to `results.json` in the output folder (and printed unless `quiet`).
 
