@@ -1,12 +1,9 @@
 """s07's exercises: wrong answers, each failing with the message that names its mistake."""
 
 import pyro.distributions as dist
-import pytest
 import torch
 
-from gdl_pyro.exercises.s07 import _tins_ppca
 from gdl_pyro.exercises.solutions.s07 import exact_posterior, wider_direction
-from gdl_pyro.models import ppca
 
 
 def _readout(z, labels):
@@ -88,12 +85,3 @@ WRONG = {
         (as_a_tuple, "return the posterior as a distribution"),
     ],
 }
-
-
-@pytest.mark.slow  # a full eigendecomposition of a 1024 x 1024 covariance
-def test_the_checks_ppca_is_the_librarys_closed_form():
-    x, _, params = _tins_ppca()
-    expected = ppca.mle(x)
-    assert torch.allclose(params.W.abs(), expected.W.abs(), atol=1e-5)  # columns up to sign
-    assert torch.allclose(params.sigma, expected.sigma, rtol=1e-5)
-    assert torch.allclose(params.mu, expected.mu)

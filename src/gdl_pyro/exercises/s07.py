@@ -41,24 +41,10 @@ NOISY_SIGMA = 3.0  # an image this noisy says little about z: the prior's pull s
 
 @functools.cache
 def _tins_ppca() -> tuple[torch.Tensor, torch.Tensor, ppca.PPCAParams]:
-    """Tins as (N, 1024) pixels, their (height, width), and PPCA's closed-form MLE.
-
-    The closed form of ``ppca.mle`` (Tipping and Bishop's W = U_q (Lambda_q - sigma^2 I)^{1/2},
-    sigma^2 the mean of the other eigenvalues) from the q leading singular vectors alone: a full
-    eigendecomposition of the 1024 x 1024 covariance can take seconds on a busy 2-core machine.
-    """
+    """Tins as (N, 1024) pixels, their (height, width), and PPCA's closed-form MLE (once)."""
     images, labels = make_tins(NUM_TINS, size=SIZE, seed=TINS_SEED)
     x = images.reshape(NUM_TINS, -1)
-    centred = (x - x.mean(0)).double()
-    with torch.random.fork_rng(devices=[]):  # svd_lowrank's random start, the caller's RNG kept
-        torch.manual_seed(0)
-        # 12 directions and 8 power iterations: the leading 2 agree with ppca.mle's to 1e-7.
-        _, singular, V = torch.svd_lowrank(centred, q=12, niter=8)
-    eigenvalues = singular[:LATENT_DIM] ** 2 / NUM_TINS
-    total = centred.pow(2).sum() / NUM_TINS  # the trace of the covariance: all eigenvalues
-    sigma2 = (total - eigenvalues.sum()) / (x.shape[1] - LATENT_DIM)
-    W = V[:, :LATENT_DIM] * (eigenvalues - sigma2).sqrt()
-    return x, labels, ppca.PPCAParams(W.float(), x.mean(0), sigma2.sqrt().float())
+    return x, labels, ppca.mle(x, LATENT_DIM)
 
 
 def _readout(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
