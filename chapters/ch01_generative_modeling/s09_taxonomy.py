@@ -581,3 +581,83 @@ if not args.quiet:
 # samples per second): the autoregressive model, the flow, the VAE and the GAN draw a point in one
 # pass through a network, while the diffusion model runs its network 200 times down the reverse
 # chain and the energy-based model needs MCMC, NUTS steps on its potential.
+
+# %% [markdown]
+# ## Exercises
+# Each check measures what your answer achieves and says what it found. Fill in a stub, then run
+# its cell. (A script run checks the reference solutions instead;
+# `exercises.solution("s09.1")` returns one, and the book has a page of them.)
+#
+# **s09.1 An autoregressive model, longitude first.** The chain rule holds in either order:
+# $p(x) = p(\text{lat})\, p(\text{lon} \mid \text{lat}) = p(\text{lon})\, p(\text{lat} \mid
+# \text{lon})$. The section put latitude first for its networks' sake, not because the other
+# order is wrong. Write the other order as a Pyro program, `lon_first_model(x=None, *,
+# num_data=None)`: inside `pyro.plate("data", N)`, a site `"lon"` (observing `x[:, 0]` when x is
+# given), then a site `"lat"` given it (observing `x[:, 1]`). Make both factors exact, from
+# p_data's own land mask: $p(\text{lon})$ proportional to the land cells in each 0.25-degree
+# column, and $p(\text{lat} \mid \text{lon})$ uniform over the land cells of lon's column.
+# `PiecewiseUniform(low, high, logits)` is a histogram density whose bin 0 starts at `low`
+# (logits may be batched, one row per point, and a logit of $-\infty$, log 0, is a bin of
+# probability 0). `world.land_mask()` is north-up: its row 0 spans latitudes 90 to 89.75, its
+# column 0 longitudes -180 to -179.75. The check traces your program on 2,000 points of p_data
+# (the sites, their order, the plate, the observed values), compares
+# $\log p(\text{lon}) + \log p(\text{lat} \mid \text{lon})$ with p_data's
+# $-\log(\text{land area})$ to $10^{-3}$ nats, and simulates 4,000 points with `x=None`, which
+# must lie on land.
+
+# %%
+from gdl_pyro import exercises
+from gdl_pyro.distributions import PiecewiseUniform  # noqa: F401 (for your answer)
+
+
+def lon_first_model(x=None, *, num_data=None):
+    """p(lon) p(lat | lon) from the land mask: sites "lon", then "lat", in the plate "data"."""
+    ...  # your code here
+
+
+exercises.attempt("s09.1", lon_first_model, quiet=args.quiet)
+
+# %% [markdown]
+# **s09.2 Longitude on the circle.** Longitude is last in the section's model because it wraps:
+# -180 and 180 are the same meridian, and a density of longitude should integrate to 1 over
+# $[-180, 180)$ and be continuous across that seam, as the von Mises mixture is. Write
+# `wrapped_lon_log_prob(lon, centres, bandwidth)`: at the longitudes `lon`, shape (M,), the log
+# density of the Gaussian KDE of the longitudes `centres`, shape (N,), wrapped onto the circle,
+#
+# $$q(\ell) = \frac1N \sum_{i=1}^N \sum_{k \in \mathbb{Z}} \mathcal{N}(\ell \mid c_i + 360 k,
+# h^2),$$
+#
+# with h = `bandwidth` in degrees. The check uses h = 2 and 10, for which the images one turn
+# away, $k = \pm 1$, are all that count. It integrates your density over $[-180, 180)$ (1, to
+# $10^{-4}$), compares its log at -180 and at 180 (to $10^{-3}$ nats) and then every value with
+# the closed form. Last, it measures what wrapping is worth: the gap to p_data's longitude of
+# your KDE and of the plain one, on 4,000 fresh longitudes.
+
+
+# %%
+def wrapped_lon_log_prob(lon, centres, bandwidth):
+    """log q(lon) of the wrapped Gaussian KDE of centres (N,), at lon (M,): shape (M,)."""
+    ...  # your code here
+
+
+exercises.attempt("s09.2", wrapped_lon_log_prob, quiet=args.quiet)
+
+# %% [markdown]
+# **s09.3 A KDE's bandwidth, chosen on one scale.** The KDE peer chose its bandwidth h by
+# cross-validation. Write `choose_bandwidth(x_train, x_valid)`: the bandwidth, in degrees, whose
+# map-respecting KDE of `x_train` gives the points `x_valid` the highest mean log density
+# (`kde.MapKDE(x_train, h).log_prob(x_valid)`; candidates from 1 to 20 degrees are plenty). The
+# check gives you 500 points of each, fits the map's KDE of the training points with your h and
+# scores 2,000 fresh points of p_data: their mean NLL minus p_data's entropy is the true
+# $\mathrm{KL}(p_{\text{data}} \,\|\, p_{\text{model}})$, the table's gap. It passes within 0.03
+# nats of the best bandwidth on a grid from 1 to 16 degrees (a choice made on 500 validation
+# points is itself noisy by about 0.02). Why score `x_valid` and not `x_train`? Try both.
+
+
+# %%
+def choose_bandwidth(x_train, x_valid):
+    """The bandwidth (degrees) that scores x_valid best under the map's KDE of x_train."""
+    ...  # your code here
+
+
+exercises.attempt("s09.3", choose_bandwidth, quiet=args.quiet)
