@@ -28,7 +28,7 @@ def main(argv=None) -> int:
         stubs_fail += not stubbed.passed
         title = exercises.get(id).title
         print(
-            f"{id:6} {title[:58]:58} solution {'passes' if solved.passed else 'FAILS '}  "
+            f"{id:6} {title[:44]:44} solution {'passes' if solved.passed else 'FAILS '}  "
             f"stub {'fails ' if not stubbed.passed else 'PASSES'}  {seconds:4.1f} s",
             flush=True,
         )
