@@ -270,8 +270,9 @@ plots.save(ax.figure, out / "responsibilities.png")
 # `exercises.solution("s05.1")` returns one, and the book has a page of them.)
 #
 # **s05.1 A mixture with its component enumerated.** Take the section's model without its
-# priors: write `mixture_model(x=None, *, weights, locs, scales, num_data=None)`, the mixture of
-# K diagonal Gaussians with fixed `weights` (K,), `locs` (K, 2) and `scales` (K, 2), in degrees.
+# priors: write `fixed_mixture_model(x=None, *, weights, locs, scales, num_data=None)`, the
+# mixture of K diagonal Gaussians with fixed `weights` (K,), `locs` (K, 2) and `scales` (K, 2),
+# in degrees.
 # Each point has its own component, a latent site `"z"` inside `pyro.plate("data", ...)`, marked
 # `infer={"enumerate": "parallel"}`; the point is the observed site `"obs"`, one 2-D value. The
 # check traces your model (its sites, z in the plate, the event shape of obs), then sums z out
@@ -284,12 +285,12 @@ plots.save(ax.figure, out / "responsibilities.png")
 from gdl_pyro import exercises
 
 
-def mixture_model(x=None, *, weights, locs, scales, num_data=None):
+def fixed_mixture_model(x=None, *, weights, locs, scales, num_data=None):
     """K diagonal Gaussians: fixed weights (K,), locs and scales (K, 2); a latent z per point."""
     ...  # your code here
 
 
-exercises.attempt("s05.1", mixture_model, quiet=args.quiet)
+exercises.attempt("s05.1", fixed_mixture_model, quiet=args.quiet)
 
 # %% [markdown]
 # **s05.2 A mixture of boxes.** The components need not be Gaussians. Cut the map into square

@@ -4,6 +4,7 @@ Each section's wrong answers live in tests/exercises/test_sNN.py as ``WRONG = {i
 words of the message), ...]}``; this file holds the tests that apply to every exercise.
 """
 
+import ast
 import importlib
 import math
 import re
@@ -15,7 +16,8 @@ import pyro
 import pytest
 import torch
 
-from gdl_pyro import exercises
+from gdl_pyro import exercises, notebooks
+from gdl_pyro.exercises import _stubs
 from gdl_pyro.exercises._core import STUB_HINT
 from gdl_pyro.scripting import REPO_ROOT
 
@@ -71,6 +73,28 @@ def test_the_sections_stub_fails_and_says_to_fill_it_in(id):
 
 
 WRONG = wrong_answers()
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names = set()
+    for statement in tree.body:
+        if isinstance(statement, ast.FunctionDef | ast.ClassDef):
+            names.add(statement.name)
+        for target in getattr(statement, "targets", []):
+            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+@pytest.mark.parametrize("path", notebooks.sections()[1:], ids=lambda p: p.stem)
+def test_a_stub_never_replaces_a_name_the_section_defines(path):
+    # A learner runs the exercise cells in the section's own namespace: a stub named like the
+    # section's model would replace it there, and tests reading the section's program with it.
+    cells = [ast.parse(cell) for cell in _stubs._cells(path)]
+    stubs = [tree for tree in cells if any(_stubs._attempted(s) for s in tree.body)]
+    section_names = set().union(*(_top_level_names(t) for t in cells if t not in stubs))
+    stub_names = [name for tree in stubs for name in _top_level_names(tree)]
+    assert len(stub_names) == len(set(stub_names))
+    assert not section_names & set(stub_names)
 
 
 def test_every_exercise_has_at_least_two_wrong_answers():

@@ -102,7 +102,7 @@ WRONG = {
         (weights_as_logits, "reads the weights as logits"),
         (obs_not_observed, "is not observed"),
         (marginal_only, "no sample site 'z'"),
-        (needs_x, "mixture_model(num_data=3000) raised TypeError"),
+        (needs_x, "fixed_mixture_model(num_data=3000) raised TypeError"),
     ],
     "s05.2": [
         # The maximum-likelihood weights: boxes without a training point get density 0.

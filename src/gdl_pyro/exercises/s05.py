@@ -45,7 +45,11 @@ def _closed_form(x, weights, locs, scales) -> float:
 
 def _trace(answer, x, num_data=None):
     """The learner's model traced (z sampled, not enumerated), with Pyro's shape errors named."""
-    what = "mixture_model(x, ...)" if x is not None else f"mixture_model(num_data={num_data})"
+    what = (
+        "fixed_mixture_model(x, ...)"
+        if x is not None
+        else f"fixed_mixture_model(num_data={num_data})"
+    )
     if answer is None or answer is Ellipsis or not callable(answer):
         call(answer)  # the guard's message: fill in the stub, or a model must be a function
 
@@ -66,7 +70,7 @@ def _trace(answer, x, num_data=None):
         raise
 
 
-@exercise("s05.1", "A mixture with its component enumerated", "mixture_model")
+@exercise("s05.1", "A mixture with its component enumerated", "fixed_mixture_model")
 def _mixture_model(answer):
     x = world.sample_land(NUM_DATA)
     trace = _trace(answer, x)

@@ -7,7 +7,7 @@ import torch
 from gdl_pyro.distributions import UniformBox
 
 
-def mixture_model(x=None, *, weights, locs, scales, num_data=None):
+def fixed_mixture_model(x=None, *, weights, locs, scales, num_data=None):
     """s05.1: z per point inside the plate, summed out by enumeration; the point given z."""
     num_data = len(x) if x is not None else num_data
     with pyro.plate("data", num_data):
