@@ -88,3 +88,6 @@ WRONG = {
         (lambda: (torch.full((2,), math.nan), torch.zeros(2)), "holds NaN"),
     ],
 }
+
+# Its check takes most of a second (20,000 rejection draws): the slow loop only.
+SLOW = {"s02.1"}
