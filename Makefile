@@ -57,8 +57,10 @@ test: $(STAMP)  ## Run the test suite (one worker per CPU core)
 # imports torch, Pyro and ArviZ and collects every test again, which on two cores costs more time
 # than the unit tests themselves. Bytecode is written even where PYTHONDONTWRITEBYTECODE is set,
 # so that the second run skips recompiling the library and pytest's rewrite of every test file.
+# Without pytest's log capture (handlers added and removed around every test) and its hunt for
+# unraisable exceptions (gc.collect, a second each at the end); make test keeps both.
 test-fast: $(STAMP)  ## Run the tests not marked slow, in one process (under half a minute)
-	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -m "not slow" --hypothesis-profile=gdl-fast -p no:logging
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -m "not slow" --hypothesis-profile=gdl-fast -p no:logging -p no:unraisableexception
 
 # Every exercise's reference solution must pass its check and every stub (read from its section
 # file, as a learner sees it) must fail: otherwise the exercise, not the learner, is wrong.
