@@ -197,3 +197,17 @@ def test_make_exercises_fails_when_a_stub_passes(monkeypatch, capsys):
     monkeypatch.setattr(exercises, "stub", exercises.solution)
     assert main([IDS[0]]) == 1
     assert "stub PASSES" in capsys.readouterr().out
+
+
+def _raises_like_pyro(*args, **kwargs):
+    raise ValueError(
+        "Error while computing log_prob at site 'obs':\nExpected value to be within the support"
+        ", but found invalid values:\ntensor([[1.0, 2.0]])\n Trace Shapes:\n Param Sites:"
+    )
+
+
+@pytest.mark.parametrize("id", IDS)
+def test_a_long_error_is_cut_to_its_first_sentence(id):
+    message = exercises.check(id, _raises_like_pyro).message
+    assert "at site 'obs': Expected value to be within the support" in message
+    assert "tensor(" not in message and "Trace Shapes" not in message

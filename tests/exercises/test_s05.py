@@ -168,5 +168,6 @@ def test_other_right_answers_pass_too():
     # A histogram written by hand, with a pseudo-count, as a function of the points.
     assert exercises.check("s05.2", lambda x: _by_hand(x, pseudo_count=0.5)).passed
 
-# Its check takes most of a second (EM's 10 Gaussians fitted inside the check): the slow loop only.
+
+# Its check takes most of a second (EM's 10 Gaussians fitted in the check): slow loop only.
 SLOW = {"s05.2"}

@@ -86,5 +86,5 @@ WRONG = {
     ],
 }
 
-# Its check takes most of a second (PPCA of 1,000 tins and 21 decoded tins measured): the slow loop only.
+# Its check takes most of a second (PPCA of 1,000 tins, 21 decoded tins measured): slow loop only.
 SLOW = {"s07.1"}

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from pyro import poutine
+from pyro.poutine.util import site_is_subsample
 
 from gdl_pyro.data import world
 from gdl_pyro.distributions import SAMPLE_SPACE_HIGH, SAMPLE_SPACE_LOW
@@ -85,7 +87,37 @@ def call(answer, *args, what: str = "your function", **kwargs):
     except Wrong:
         raise
     except Exception as error:  # the learner's code: any error is a message, not a traceback
-        raise Wrong(f"{what} raised {type(error).__name__}: {error}") from None
+        raise Wrong(f"{what} raised {type(error).__name__}: {first_line(error)}") from None
+
+
+def first_line(error: Exception) -> str:
+    """An error's first sentence: Pyro appends a table of trace shapes, torch a tensor's values.
+
+    Pyro wraps a distribution's error as "Error while computing log_prob at site 'obs':" with
+    the error on the next line, which comes along; torch's "but found invalid values:" and the
+    values after it do not.
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if text.endswith(":") and len(lines) > 1:
+        text = f"{text} {lines[1]}"
+    return text.split(", but found invalid values")[0]
+
+
+def trace_model(model, *args, what: str, **kwargs):
+    """The learner's Pyro ``model`` run under ``poutine.trace``; what it raises becomes a Wrong."""
+    if model is None or model is Ellipsis or not callable(model):
+        call(model, what=what)  # the guard's message: fill in the stub, or not a function
+    return call(lambda: poutine.trace(model).get_trace(*args, **kwargs), what=what)
+
+
+def sample_sites(model_trace) -> list[str]:
+    """The names of a trace's sample sites in the order the model samples them (no subsamples)."""
+    return [
+        name
+        for name, site in model_trace.nodes.items()
+        if site["type"] == "sample" and not site_is_subsample(site)
+    ]
 
 
 def tensor(value, shape: tuple, what: str, *, allow_inf: bool = False) -> torch.Tensor:

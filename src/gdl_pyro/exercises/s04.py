@@ -3,11 +3,19 @@
 import math
 
 import torch
-from pyro import poutine
-from pyro.poutine.util import site_is_subsample
 
 from gdl_pyro.data import world
-from gdl_pyro.exercises._core import STUB_HINT, Wrong, call, exercise, number, tensor
+from gdl_pyro.exercises._core import (
+    STUB_HINT,
+    Wrong,
+    call,
+    exercise,
+    first_line,
+    number,
+    sample_sites,
+    tensor,
+    trace_model,
+)
 
 # Points the model scores: float32 sums of 1,000 log densities agree with the float64 closed form
 # to about 1e-6 relative.
@@ -27,39 +35,30 @@ RELATIVE_SHARE = 0.10
 
 
 def _trace(answer, *args, what: str, hint: str = "", **kwargs):
-    """The trace of the learner's model, run with ``args``; what it raises becomes a Wrong."""
-    if answer is None or answer is Ellipsis or not callable(answer):
-        call(answer, what="model")  # the guard's message: the stub, or not a function
+    """The learner's model traced (``trace_model``), with the plate-shape error explained."""
     try:
-        return poutine.trace(answer).get_trace(*args, **kwargs)
-    except Wrong:
-        raise
-    except Exception as error:  # the learner's code: any error is a message, not a traceback
-        text = str(error).splitlines()[0]
-        if "Shape mismatch inside plate" in text:
+        return trace_model(answer, *args, what=what, **kwargs)
+    except Wrong as wrong:
+        if "Shape mismatch inside plate" in wrong.message:
             hint = (
                 ": a point is one 2-D event, so the distribution of 'obs' has batch shape (N,) "
                 "under the plate and event shape (2,): UniformBox(low, high) is 2-D already, "
                 "a Uniform needs .to_event(1)"
             )
-        raise Wrong(f"{what} raised {type(error).__name__}: {text}{hint}") from None
+        raise Wrong(wrong.message + hint) from None
 
 
-def _obs_site(trace, what: str) -> dict:
+def _obs_site(model_trace, what: str) -> dict:
     """The trace's sample site "obs", or a Wrong that lists the sites there are."""
-    sites = [
-        name
-        for name, site in trace.nodes.items()
-        if site["type"] == "sample" and not site_is_subsample(site)
-    ]
-    if not sites and trace.nodes["_RETURN"]["value"] is None:
+    sites = sample_sites(model_trace)
+    if not sites and model_trace.nodes["_RETURN"]["value"] is None:
         raise Wrong(f"{what} samples nothing and returns None: {STUB_HINT}")
     if "obs" not in sites:
         raise Wrong(
             f"{what} has no sample site named 'obs' (its sample sites: {sites or 'none'}): "
             'the points are pyro.sample("obs", ..., obs=x)'
         )
-    return trace.nodes["obs"]
+    return model_trace.nodes["obs"]
 
 
 def _log_prob_sum(trace, what: str) -> float:
@@ -67,7 +66,13 @@ def _log_prob_sum(trace, what: str) -> float:
     try:
         return float(trace.log_prob_sum())
     except Exception as error:  # the learner's distribution: a message, not a traceback
-        raise Wrong(f"scoring {what} raised {type(error).__name__}: {error}") from None
+        text = first_line(error)
+        if "support" in text:
+            text += (
+                ". A distribution refuses values outside its support when Pyro validates; a box "
+                "that gives them log density -inf is gdl_pyro.distributions.UniformBox"
+            )
+        raise Wrong(f"scoring {what} raised {type(error).__name__}: {text}") from None
 
 
 def _ks_uniform(values: torch.Tensor, low: float, high: float) -> float:

@@ -5,7 +5,6 @@ import warnings
 
 import pyro.distributions as dist
 import torch
-from pyro import poutine
 from pyro.infer import TraceEnum_ELBO
 
 from gdl_pyro.data import world
@@ -19,6 +18,7 @@ from gdl_pyro.exercises._core import (
     nats,
     number,
     tensor,
+    trace_model,
 )
 from gdl_pyro.models import mixture
 
@@ -50,21 +50,14 @@ def _trace(answer, x, num_data=None):
         if x is not None
         else f"fixed_mixture_model(num_data={num_data})"
     )
-    if answer is None or answer is Ellipsis or not callable(answer):
-        call(answer)  # the guard's message: fill in the stub, or a model must be a function
-
-    def run():
-        return poutine.trace(answer).get_trace(
-            x, weights=WEIGHTS, locs=LOCS, scales=SCALES, num_data=num_data
-        )
-
     try:
-        return call(run, what=what)
+        return trace_model(
+            answer, x, weights=WEIGHTS, locs=LOCS, scales=SCALES, num_data=num_data, what=what
+        )
     except Wrong as wrong:
         if "Shape mismatch inside plate" in wrong.message:
-            first_line = wrong.message.splitlines()[0]  # Pyro appends a table of trace shapes
             raise Wrong(
-                f"{first_line}. A point is one 2-D value: its Normal has batch shape (N,) "
+                f"{wrong.message}. A point is one 2-D value: its Normal has batch shape (N,) "
                 "and event shape (2,), which .to_event(1) makes of Normal(locs[z], scales[z])"
             ) from None
         raise

@@ -5,8 +5,6 @@ import math
 
 import numpy as np
 import torch
-from pyro import poutine
-from pyro.poutine.util import site_is_subsample
 
 from gdl_pyro.data import world
 from gdl_pyro.exercises._core import (
@@ -17,7 +15,9 @@ from gdl_pyro.exercises._core import (
     heldout_gap,
     nats,
     number,
+    sample_sites,
     tensor,
+    trace_model,
 )
 from gdl_pyro.models import kde
 
@@ -48,16 +48,9 @@ def _column(lon: torch.Tensor) -> torch.Tensor:
 
 def _sites(answer, x=None, num_data=None):
     """The learner's model traced, and its sample sites in the order it samples them."""
-    if answer is None or answer is Ellipsis or not callable(answer):
-        call(answer)  # the guard's message: fill in the stub, or a model must be a function
     what = "lon_first_model(x)" if x is not None else f"lon_first_model(num_data={num_data})"
-    trace = call(lambda: poutine.trace(answer).get_trace(x, num_data=num_data), what=what)
-    names = [
-        name
-        for name, site in trace.nodes.items()
-        if site["type"] == "sample" and not site_is_subsample(site)
-    ]
-    return trace, names
+    model_trace = trace_model(answer, x, num_data=num_data, what=what)
+    return model_trace, sample_sites(model_trace)
 
 
 def _site_log_prob(site, num: int) -> torch.Tensor:
