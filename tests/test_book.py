@@ -102,6 +102,8 @@ def test_latex_becomes_mathml_and_code_is_left_alone():
     assert "`$not math$`" in converted
     with pytest.raises(ValueError, match="cannot render"):
         notebooks.latex_to_mathml(r"$\notacommand x$")
+    with pytest.raises(ValueError, match="unpaired"):  # raw LaTeX on the page otherwise
+        notebooks.latex_to_mathml("since $p(x) = a\\,\nb$, points")
 
 
 @pytest.mark.parametrize("path", notebooks.sections(), ids=lambda p: p.stem)

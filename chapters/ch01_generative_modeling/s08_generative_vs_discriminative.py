@@ -423,9 +423,10 @@ exercises.attempt("s08.2", log_evidence, quiet=args.quiet)
 
 # %% [markdown]
 # **s08.3 A point on Greenland, on request.** The true $p(x \mid y)$ is uniform over land mass y.
-# Sample it from p_data by rejection: since $p(x \mid y) \propto p(x, y) = p(x)\,
-# [x \text{ lies on } y]$, points drawn from p_data (`world.sample_land`) and kept when they lie on
-# land mass y (`world.land_mass_of(x) == y`) are exact draws from it. Write
+# Sample it from p_data by rejection: since
+# $p(x \mid y) \propto p(x, y) = p(x)\, [x \text{ lies on } y]$, points drawn from p_data
+# (`world.sample_land`) and kept when they lie on land mass y (`world.land_mass_of(x) == y`)
+# are exact draws from it. Write
 # `sample_given(land_mass, num_samples)`, land_mass an index into `world.LAND_MASSES`, returning
 # shape (num_samples, 2), without `world.sample_land_mass` or `world.LandMassUniform`. The
 # check asks for 3,000 points on the Americas, on Australia and on Greenland, and passes when

@@ -589,8 +589,8 @@ if not args.quiet:
 # `exercises.solution("s09.1")` returns one, and the book has a page of them.)
 #
 # **s09.1 An autoregressive model, longitude first.** The chain rule holds in either order:
-# $p(x) = p(\text{lat})\, p(\text{lon} \mid \text{lat}) = p(\text{lon})\, p(\text{lat} \mid
-# \text{lon})$. The section put latitude first for its networks' sake, not because the other
+# $p(x) = p(\text{lat})\, p(\text{lon} \mid \text{lat})$
+# $= p(\text{lon})\, p(\text{lat} \mid \text{lon})$. The section put latitude first for its networks' sake, not because the other
 # order is wrong. Write the other order as a Pyro program, `lon_first_model(x=None, *,
 # num_data=None)`: inside `pyro.plate("data", N)`, a site `"lon"` (observing `x[:, 0]` when x is
 # given), then a site `"lat"` given it (observing `x[:, 1]`). Make both factors exact, from
@@ -648,7 +648,7 @@ exercises.attempt("s09.2", wrapped_lon_log_prob, quiet=args.quiet)
 # map-respecting KDE of `x_train` gives the points `x_valid` the highest mean log density
 # (`kde.MapKDE(x_train, h).log_prob(x_valid)`; candidates from 1 to 20 degrees are plenty). The
 # check gives you 500 points of each, fits the map's KDE of the training points with your h and
-# scores 2,000 fresh points of p_data: their mean NLL minus p_data's entropy is the true
+# scores 2,000 fresh points of p_data: their mean NLL minus p_data's entropy estimates the true
 # $\mathrm{KL}(p_{\text{data}} \,\|\, p_{\text{model}})$, the table's gap. It passes within 0.03
 # nats of the best bandwidth on a grid from 1 to 16 degrees (a choice made on 500 validation
 # points is itself noisy by about 0.02). Why score `x_valid` and not `x_train`? Try both.

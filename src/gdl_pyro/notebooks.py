@@ -292,7 +292,8 @@ def latex_to_mathml(markdown: str) -> str:
     """Markdown with its ``$$...$$`` and ``$...$`` LaTeX as MathML, code spans left alone.
 
     Raises ValueError naming the formula when latex2mathml does not know one of its commands
-    (it would otherwise print the command as text).
+    (it would otherwise print the command as text), and on a ``$`` left unpaired, such as an
+    inline formula wrapped across two lines (it would show as raw LaTeX).
     """
     from latex2mathml.converter import convert
 
@@ -306,7 +307,12 @@ def latex_to_mathml(markdown: str) -> str:
 
     parts = re.split(r"(```.*?```|`[^`\n]*`)", markdown, flags=re.S)
     math = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$([^$\n]+?)\$", re.S)
-    return "".join(part if i % 2 else math.sub(to_mathml, part) for i, part in enumerate(parts))
+    converted = [part if i % 2 else math.sub(to_mathml, part) for i, part in enumerate(parts)]
+    for i, part in enumerate(converted):
+        left = re.search(r"(?<!\\)\$[^\n]*", part) if i % 2 == 0 else None
+        if left:  # an inline formula wrapped across lines: it would show as raw LaTeX
+            raise ValueError(f"an unpaired $ (an inline formula split across lines?): {left[0]!r}")
+    return "".join(converted)
 
 
 def _thumbnail(notebook) -> str:

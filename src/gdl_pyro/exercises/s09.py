@@ -390,7 +390,7 @@ def _choose_bandwidth(answer):
             )
         raise Wrong(f"{said}: {nats(gap - best_gap)} nats more, {hint}", **measured)
     return (
-        f"{said}: yours is within {MARGIN} nats of it. Its gap is a true KL, exact and on the "
-        "same scale as every family of the section's table",
+        f"{said}: yours is within {MARGIN} nats of it. Its gap estimates a true KL (held-out "
+        "points of p_data, whose entropy is known), on the same scale as the section's table",
         measured,
     )
