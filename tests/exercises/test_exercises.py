@@ -140,11 +140,17 @@ def test_any_answer_gets_a_message_never_a_traceback(id, answer, words):
     assert "Traceback" not in result.message and result.message
 
 
-def test_checking_leaves_the_callers_rng_and_param_store_alone():
+# The stubs return at once; the solutions draw random numbers and run Pyro programs.
+@pytest.mark.parametrize(
+    "answers",
+    [exercises.stub, pytest.param(exercises.solution, marks=pytest.mark.slow)],
+    ids=["stubs", "solutions"],
+)
+def test_checking_leaves_the_callers_rng_and_param_store_alone(answers):
     pyro.param("mine", torch.ones(2))
     torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()  # noqa: NPY002
     for id in IDS:
-        exercises.check(id, exercises.stub(id))
+        exercises.check(id, answers(id))
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert np.array_equal(np.random.get_state()[1], numpy_state[1])  # noqa: NPY002
     assert list(pyro.get_param_store().keys()) == ["mine"]
